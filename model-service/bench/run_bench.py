@@ -1,0 +1,265 @@
+"""`make bench`: the naive design and ours, side by side in one run, under the same load.
+
+For each server variant: start it, measure the time from process start to a 200 on /ready,
+drive it with wrk (POST /predict cycling through held-out review texts) at each concurrency,
+record req/s, p50, p99, errors (non-2xx plus socket errors) and the process's peak RSS, stop it
+with SIGTERM. Then a micro-benchmark of the drift window's per-text cost against the model's.
+Absolute numbers drift between machines and runs; read the ratios.
+
+    python bench/run_bench.py --duration 15 --concurrency 16 64 --out ../.bench
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from sentiment_service.drift import DriftWindow, reference_shares
+from sentiment_service.model import SentimentModel, load_card
+
+HERE = Path(__file__).resolve().parent
+SERVICE_DIR = HERE.parent
+
+
+@dataclass
+class Variant:
+    name: str
+    description: str
+    command: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class LoadResult:
+    concurrency: int
+    requests_per_s: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    errors: int
+
+
+@dataclass
+class VariantResult:
+    name: str
+    description: str
+    ready_s: float
+    peak_rss_mb: float
+    loads: list[LoadResult]
+
+
+def variants() -> list[Variant]:
+    python = sys.executable
+    service = [python, "-m", "sentiment_service"]
+    return [
+        Variant(
+            "naive",
+            "scikit-learn pipeline, one predict_proba per request",
+            [python, str(HERE / "naive_server.py")],
+        ),
+        Variant(
+            "ours, batching off",
+            "compiled model, SENTIMENT_BATCH_MAX_SIZE=1",
+            service,
+            {"SENTIMENT_BATCH_MAX_SIZE": "1"},
+        ),
+        Variant("ours", "compiled model, micro-batching (defaults)", service),
+    ]
+
+
+def wrk_script(texts: list[str], path: Path) -> None:
+    """A wrk Lua script that POSTs the texts in turn (JSON bodies, ASCII-escaped)."""
+    bodies = [json.dumps({"text": t}) for t in texts]
+    lua_strings = ",\n".join('"' + b.replace("\\", "\\\\").replace('"', '\\"') + '"' for b in bodies)
+    path.write_text(
+        'wrk.method = "POST"\n'
+        'wrk.headers["Content-Type"] = "application/json"\n'
+        f"local bodies = {{\n{lua_strings}\n}}\n"
+        "local i = 0\n"
+        "request = function()\n"
+        "  i = i % #bodies + 1\n"
+        "  return wrk.format(nil, nil, nil, bodies[i])\n"
+        "end\n",
+        encoding="utf-8",
+    )
+
+
+def _get(port: int, path: str, timeout: float = 1.0) -> int:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        connection.request("GET", path)
+        return connection.getresponse().status
+    finally:
+        connection.close()
+
+
+def start(variant: Variant, port: int, model_dir: Path) -> tuple[subprocess.Popen, float]:
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(SERVICE_DIR / "src"),
+        "SENTIMENT_MODEL_DIR": str(model_dir),
+        "SENTIMENT_HOST": "127.0.0.1",
+        "SENTIMENT_PORT": str(port),
+        "SENTIMENT_LOG_LEVEL": "warning",
+        **variant.env,
+    }
+    started = time.perf_counter()
+    process = subprocess.Popen(variant.command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    while time.perf_counter() - started < 60:
+        if process.poll() is not None:
+            raise RuntimeError(f"{variant.name} exited: {process.stderr.read().decode()[-2000:]}")
+        try:
+            if _get(port, "/ready") == 200:
+                return process, time.perf_counter() - started
+        except OSError:
+            pass
+        time.sleep(0.005)
+    process.kill()
+    raise RuntimeError(f"{variant.name} not ready within 60 s")
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
+
+
+def _ms(value: str) -> float:
+    match = re.fullmatch(r"([\d.]+)(us|ms|s|m)", value)
+    if not match:
+        raise ValueError(f"unexpected wrk latency {value!r}")
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def parse_wrk(output: str, concurrency: int) -> LoadResult:
+    percentiles = dict(re.findall(r"^\s+(50|99)%\s+(\S+)", output, re.M))
+    requests = int(re.search(r"(\d+) requests in", output).group(1))
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    sockets = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    errors = (int(non_2xx.group(1)) if non_2xx else 0) + (sum(map(int, sockets.groups())) if sockets else 0)
+    return LoadResult(concurrency, rate, _ms(percentiles["50"]), _ms(percentiles["99"]), requests, errors)
+
+
+def drive(port: int, script: Path, concurrency: int, duration: int) -> LoadResult:
+    threads = min(2, concurrency)
+    command = [
+        "wrk",
+        f"-t{threads}",
+        f"-c{concurrency}",
+        f"-d{duration}s",
+        "--latency",
+        "-s",
+        str(script),
+        f"http://127.0.0.1:{port}/predict",
+    ]
+    output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    return parse_wrk(output, concurrency)
+
+
+def drift_overhead(model_dir: Path, texts: list[str]) -> dict[str, float]:
+    """Per-text cost of scoring vs of recording the prediction in the drift window."""
+    model = SentimentModel.load(model_dir)
+    window = DriftWindow(reference_shares(load_card(model_dir)["reference"]), 1000, 600.0)
+    model.score_batch(texts)  # warm the word cache, as a running server has
+    started = time.perf_counter()
+    scored = model.score_batch(texts)
+    score_s = time.perf_counter() - started
+    started = time.perf_counter()
+    for _ in range(5):
+        window.add(scored, texts)
+    add_s = (time.perf_counter() - started) / 5
+    started = time.perf_counter()
+    for _ in range(100):
+        window.stats()
+    stats_s = (time.perf_counter() - started) / 100
+    n = len(texts)
+    return {
+        "score_us_per_text": score_s / n * 1e6,
+        "drift_add_us_per_text": add_s / n * 1e6,
+        "drift_share_of_model_time": add_s / score_s,
+        "drift_stats_ms_per_scrape": stats_s * 1e3,
+    }
+
+
+def table(results: list[VariantResult]) -> str:
+    baseline = {load.concurrency: load.requests_per_s for load in results[0].loads}
+    lines = [
+        "| variant | concurrency | req/s | vs naive | p50 ms | p99 ms | errors | peak RSS MB | ready s |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for result in results:
+        for load in result.loads:
+            lines.append(
+                f"| {result.name} | {load.concurrency} | {load.requests_per_s:,.0f} | "
+                f"{load.requests_per_s / baseline[load.concurrency]:.2f}x | {load.p50_ms:.1f} | "
+                f"{load.p99_ms:.1f} | {load.errors} | {result.peak_rss_mb:.0f} | {result.ready_s:.2f} |"
+            )
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model-dir", type=Path, default=SERVICE_DIR / "artifacts")
+    parser.add_argument("--duration", type=int, default=15)
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[16, 64])
+    parser.add_argument("--port", type=int, default=18080)
+    parser.add_argument("--out", type=Path, default=SERVICE_DIR.parent / ".bench")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        print("wrk not found: apt-get install wrk", file=sys.stderr)
+        return 2
+    model_dir = args.model_dir.resolve()
+    texts = [json.loads(line)["text"] for line in (model_dir / "heldout.jsonl").open(encoding="utf-8")]
+
+    results: list[VariantResult] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        script = Path(tmp) / "predict.lua"
+        wrk_script(texts[:500], script)
+        for variant in variants():
+            process, ready_s = start(variant, args.port, model_dir)
+            try:
+                loads = [drive(args.port, script, c, args.duration) for c in args.concurrency]
+                rss = peak_rss_mb(process.pid)
+            finally:
+                process.send_signal(signal.SIGTERM)
+                process.wait(timeout=30)
+            results.append(VariantResult(variant.name, variant.description, ready_s, rss, loads))
+            print(f"{variant.name}: done", file=sys.stderr)
+
+    overhead = drift_overhead(model_dir, texts)
+    report = table(results)
+    drift_line = (
+        f"Drift window: {overhead['drift_add_us_per_text']:.1f} us per text recorded vs "
+        f"{overhead['score_us_per_text']:.0f} us per text scored "
+        f"({overhead['drift_share_of_model_time']:.1%} of model time); "
+        f"computing the scores at a scrape: {overhead['drift_stats_ms_per_scrape']:.2f} ms."
+    )
+    print(report)
+    print()
+    print(drift_line)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "bench.json").write_text(
+        json.dumps({"results": [asdict(r) for r in results], "drift_overhead": overhead}, indent=2) + "\n"
+    )
+    (args.out / "bench.md").write_text(report + "\n\n" + drift_line + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Sentiment-analysis model service: FastAPI app, compiled model, metrics and drift monitoring."""

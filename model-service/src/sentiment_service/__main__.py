@@ -1,0 +1,51 @@
+"""Run the service: ``python -m sentiment_service`` (settings from ``SENTIMENT_*`` variables).
+
+One uvicorn worker process: Kubernetes scales pods, the micro-batcher needs the requests of a
+pod in one process, and in-process Prometheus metrics stay exact. On SIGTERM uvicorn stops
+accepting connections, lets in-flight requests finish (up to SENTIMENT_GRACEFUL_TIMEOUT_S),
+then the lifespan hook drains the batcher.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import uvicorn
+from pydantic import ValidationError
+
+from .api import create_app
+from .settings import Settings
+
+
+def main() -> int:
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        print(f"invalid settings:\n{exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    config = uvicorn.Config(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        access_log=False,
+        log_level=settings.log_level,
+        timeout_graceful_shutdown=int(settings.graceful_timeout_s),
+        server_header=False,
+    )
+    server = uvicorn.Server(config)
+    server.run()
+    # uvicorn swallows lifespan start-up failures into a non-started server: report them.
+    return 0 if server.started else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

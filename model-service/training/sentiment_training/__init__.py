@@ -1,0 +1,1 @@
+"""Offline training: fit the scikit-learn pipeline and compile it for the service."""
