@@ -1,0 +1,126 @@
+"""Build the image with the local Docker engine and run it as Kubernetes will: read-only root
+filesystem, no capabilities, non-root. Skipped without a Docker engine unless REQUIRE_DOCKER=1."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from conftest import free_port
+
+SERVICE_DIR = Path(__file__).resolve().parents[1]
+IMAGE = os.environ.get("SENTIMENT_TEST_IMAGE", "sentiment-service:pytest")
+MAX_IMAGE_BYTES = 350 * 1000 * 1000
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
+
+def docker(*args: str, check: bool = True, timeout: float = 900) -> subprocess.CompletedProcess:
+    return subprocess.run(["docker", *args], capture_output=True, text=True, check=check, timeout=timeout)
+
+
+def docker_available() -> bool:
+    if shutil.which("docker") is None:
+        return False
+    return docker("info", check=False, timeout=30).returncode == 0
+
+
+@pytest.fixture(scope="module")
+def image() -> str:
+    if not docker_available():
+        if os.environ.get("REQUIRE_DOCKER") == "1":
+            pytest.fail("REQUIRE_DOCKER=1 but no Docker engine answers")
+        pytest.skip("no Docker engine")
+    # The classic builder: the same path as the Ansible role (Docker API, no BuildKit).
+    build = subprocess.run(
+        ["docker", "build", "--tag", IMAGE, str(SERVICE_DIR)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "DOCKER_BUILDKIT": "0"},
+        timeout=1800,
+        check=False,
+    )
+    assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
+    return IMAGE
+
+
+@pytest.fixture(scope="module")
+def container(image: str) -> Iterator[str]:
+    port = free_port()
+    name = f"sentiment-test-{uuid.uuid4().hex[:8]}"
+    docker(
+        "run",
+        "--detach",
+        "--name",
+        name,
+        "--read-only",
+        "--cap-drop",
+        "ALL",
+        "--security-opt",
+        "no-new-privileges",
+        "--publish",
+        f"127.0.0.1:{port}:8000",
+        image,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{base}/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        else:
+            pytest.fail("container never became ready:\n" + docker("logs", name, check=False).stderr[-3000:])
+        yield base
+    finally:
+        docker("rm", "--force", name, check=False)
+
+
+def test_container_serves_health_ready_predict_and_metrics(container: str) -> None:
+    assert httpx.get(f"{container}/health").json() == {"status": "ok"}
+    ready = httpx.get(f"{container}/ready").json()
+    assert ready["status"] == "ready"
+    prediction = httpx.post(f"{container}/predict", json={"text": "A wonderful, warm and funny film."}).json()
+    assert prediction["label"] == "positive"
+    assert prediction["model_version"] == ready["model_version"]
+    metrics = httpx.get(f"{container}/metrics").text
+    assert "prediction_count_total" in metrics
+    assert "inference_latency_seconds_bucket" in metrics
+    assert "model_confidence_score" in metrics
+    bad = httpx.post(f"{container}/predict", json={"text": ""})
+    assert bad.status_code == 422
+
+
+def test_container_runs_as_non_root_numeric_uid(image: str, container: str) -> None:
+    assert docker("image", "inspect", image, "--format", "{{.Config.User}}").stdout.strip() == "10001:10001"
+    name = docker("ps", "--filter", f"publish={container.rsplit(':', 1)[1]}", "--format", "{{.Names}}").stdout.strip()
+    status = docker("exec", name, "cat", "/proc/1/status").stdout
+    uid_line = next(line for line in status.splitlines() if line.startswith("Uid:"))
+    assert uid_line.split()[1:] == ["10001"] * 4
+
+
+def test_image_holds_no_build_tools_or_training_stack(image: str) -> None:
+    script = (
+        "import importlib.util, shutil, pathlib, sys;"
+        "mods=[m for m in ('sklearn','numpy','scipy','pip','setuptools','pytest') if importlib.util.find_spec(m)];"
+        "tools=[t for t in ('gcc','cc','make','g++') if shutil.which(t)];"
+        "tests=[str(p) for p in pathlib.Path('/opt/venv').rglob('tests') if p.is_dir()];"
+        "print(mods, tools, tests); sys.exit(1 if mods or tools or tests else 0)"
+    )
+    result = docker("run", "--rm", "--entrypoint", "python", image, "-c", script, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_image_is_small(image: str) -> None:
+    size = int(docker("image", "inspect", image, "--format", "{{.Size}}").stdout)
+    assert size < MAX_IMAGE_BYTES, f"{size / 1e6:.0f} MB"
