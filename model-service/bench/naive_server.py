@@ -1,12 +1,16 @@
-"""The naive baseline for `make bench`: the notebook's model behind FastAPI, one
-``predict_proba`` call per request, the full scikit-learn pipeline loaded from joblib.
-Same uvicorn settings as the service (one process, uvloop, httptools, no access log).
-Never deployed; it exists to be measured against.
+"""Baselines for `make bench`: the notebook's scikit-learn pipeline behind FastAPI.
+
+``NAIVE_BATCHING=0``: the naive design, one ``predict_proba`` call per request.
+``NAIVE_BATCHING=1``: the same pipeline behind the service's ``MicroBatcher``, one call per batch:
+isolates what micro-batching buys a model with a large fixed cost per call.
+Same uvicorn settings as the service (one process, uvloop, httptools, no access log). Never deployed.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import joblib
@@ -14,8 +18,27 @@ import uvicorn
 from fastapi import FastAPI
 from pydantic import BaseModel, ConfigDict
 
+from sentiment_service.batching import MicroBatcher
+
 pipeline = joblib.load(Path(os.environ["SENTIMENT_MODEL_DIR"]) / "pipeline.joblib")
-app = FastAPI()
+BATCHING = os.environ.get("NAIVE_BATCHING", "0") == "1"
+
+
+def predict_proba(texts: list[str]) -> list[float]:
+    return [float(p) for p in pipeline.predict_proba(texts)[:, 1]]
+
+
+batcher = MicroBatcher(predict_proba, max_size=32, max_wait_s=0.0)
+
+
+@asynccontextmanager
+async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    batcher.start()
+    yield
+    await batcher.stop()
+
+
+app = FastAPI(lifespan=lifespan)
 
 
 class PredictRequest(BaseModel):
@@ -36,7 +59,10 @@ async def ready() -> dict[str, str]:
 
 @app.post("/predict")
 async def predict(request: PredictRequest) -> Prediction:
-    p_positive = float(pipeline.predict_proba([request.text])[0, 1])
+    if BATCHING:
+        (p_positive,) = await batcher.submit([request.text])
+    else:
+        (p_positive,) = predict_proba([request.text])
     label = "positive" if p_positive >= 0.5 else "negative"
     return Prediction(label=label, score=p_positive, confidence=max(p_positive, 1 - p_positive))
 

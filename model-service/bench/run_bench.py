@@ -67,6 +67,13 @@ def variants() -> list[Variant]:
             "naive",
             "scikit-learn pipeline, one predict_proba per request",
             [python, str(HERE / "naive_server.py")],
+            {"NAIVE_BATCHING": "0"},
+        ),
+        Variant(
+            "naive + micro-batching",
+            "scikit-learn pipeline behind the service's MicroBatcher",
+            [python, str(HERE / "naive_server.py")],
+            {"NAIVE_BATCHING": "1"},
         ),
         Variant(
             "ours, batching off",
