@@ -2,14 +2,25 @@
 SHELL := /bin/bash
 PYTHON_BOOTSTRAP ?= python3
 VENV := .venv
-BIN := $(VENV)/bin
+BIN := $(abspath $(VENV)/bin)
+export PATH := $(BIN):$(PATH)
+export ANSIBLE_CONFIG := $(abspath ansible.cfg)
 PORT ?= 8000
+PLAYBOOKS := infrastructure/playbooks
+ROLES := kind_cluster ingress monitoring custom_metrics sentiment_app
+# Tools built from the Go module proxy (hack/e2e/versions.env pins them), cached outside the repo.
+E2E_CACHE_DIR ?= $(HOME)/.cache/sentiment-platform-e2e
+PROMETHEUS_VERSION := $(shell sed -n 's/^PROMETHEUS_VERSION=//p' hack/e2e/versions.env)
+export PROMTOOL := $(E2E_CACHE_DIR)/bin/prometheus-$(PROMETHEUS_VERSION)/promtool
+OUT ?= deploy/manifests
+VARS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv model serve bench lint test test-python clean
+.PHONY: help venv model serve bench up load down render grafana-password tools \
+        lint check-rendered molecule test-python test clean
 
 help: ## list the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
 venv: $(VENV)/.installed ## install the pinned Python tooling into .venv
 
@@ -18,24 +29,64 @@ $(VENV)/.installed: requirements-dev.txt model-service/requirements.txt model-se
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
+# --- the data scientist's loop -------------------------------------------------------------
 model: venv ## train the sentiment model (model-service/artifacts)
-	$(MAKE) -C model-service model PYTHON=../$(BIN)/python
+	$(MAKE) -C model-service model PYTHON=$(BIN)/python
 
 serve: venv ## run the service locally on 127.0.0.1:$PORT (trains the model first if needed)
-	$(MAKE) -C model-service serve PYTHON=../$(BIN)/python PORT=$(PORT)
+	$(MAKE) -C model-service serve PYTHON=$(BIN)/python PORT=$(PORT)
 
 bench: venv ## naive vs ours: req/s, p50, p99, errors, RSS, time to ready
-	$(MAKE) -C model-service bench PYTHON=../$(BIN)/python
+	$(MAKE) -C model-service bench PYTHON=$(BIN)/python
 
-lint: venv ## ruff, hadolint, yamllint
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
-	$(BIN)/hadolint model-service/Dockerfile
+# --- the platform -------------------------------------------------------------------------
+up: venv ## stand up kind + Traefik + Prometheus + Grafana + adapter + the model
+	ansible-playbook $(PLAYBOOKS)/site.yml
 
-test-python: venv model ## pytest: unit, HTTP, metrics, drift, model quality, container
-	$(BIN)/pytest
+load: venv ## run hey through the ingress and assert that the HPA scales out
+	ansible-playbook $(PLAYBOOKS)/load.yml
 
-test: lint test-python ## everything CI runs
+down: venv ## delete the kind cluster
+	ansible-playbook $(PLAYBOOKS)/teardown.yml
 
-clean: ## remove the venv, the model and caches
-	rm -rf $(VENV) model-service/artifacts .pytest_cache .ruff_cache
+render: venv ## render every manifest from inventory into OUT (deploy/manifests); VARS=file.yml layers extra vars
+	ansible-playbook $(PLAYBOOKS)/render.yml -e platform_manifests_dir=$(abspath $(OUT)) $(if $(VARS),-e @$(abspath $(VARS)))
+
+grafana-password: ## print Grafana's generated admin password
+	@kubectl --context kind-sentiment -n monitoring get secret grafana-admin \
+	  -o jsonpath='{.data.admin-password}' | base64 -d; echo
+
+tools: $(PROMTOOL) ## build promtool of the deployed Prometheus version (Go module proxy)
+
+$(PROMTOOL):
+	hack/e2e/build-binaries.sh prometheus
+
+# --- checks ------------------------------------------------------------------------------
+lint: venv ## ruff, hadolint, yamllint, ansible-lint (production profile, offline)
+	ruff check .
+	ruff format --check .
+	hadolint model-service/Dockerfile
+	yamllint --strict .
+	ansible-lint --strict
+
+check-rendered: venv ## fail if deploy/manifests differs from a fresh render
+	rm -rf .build/render-check
+	$(MAKE) --no-print-directory render OUT=.build/render-check > /dev/null
+	diff -r deploy/manifests .build/render-check || \
+	  { echo "deploy/manifests is stale: run 'make render' and commit it" >&2; exit 1; }
+
+molecule: venv tools ## Molecule scenario of every role (render, idempotence, verify)
+	mkdir -p .build
+	set -e; for role in $(ROLES); do \
+	  echo "--- molecule: $$role"; \
+	  (cd infrastructure/roles/$$role && molecule test > $(abspath .build)/molecule-$$role.log 2>&1) \
+	    || { tail -n 60 .build/molecule-$$role.log; exit 1; }; \
+	done
+
+test-python: venv model tools ## pytest: service, model, metrics, drift, container, playbook helpers, rules
+	pytest
+
+test: lint check-rendered molecule test-python ## everything CI runs
+
+clean: ## remove the venv, the model, build outputs and caches in the repo
+	rm -rf $(VENV) model-service/artifacts .build .pytest_cache .ruff_cache
