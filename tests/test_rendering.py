@@ -1,0 +1,83 @@
+"""Inventory drives the manifests: changing a knob changes exactly what it should."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+from conftest import MANIFESTS, REPO, load_documents, render
+
+KIND_SCHEMA = json.loads((REPO / "infrastructure" / "schemas" / "kind-cluster-v1alpha4.json").read_text())
+
+
+def changed_files(left: Path, right: Path) -> set[str]:
+    names = {p.relative_to(left).as_posix() for p in left.rglob("*.yaml")}
+    names |= {p.relative_to(right).as_posix() for p in right.rglob("*.yaml")}
+    return {n for n in names if not (left / n).exists() or not (right / n).exists()
+            or (left / n).read_text() != (right / n).read_text()}
+
+
+@pytest.fixture(scope="module")
+def rerendered(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tmp = tmp_path_factory.mktemp("render")
+    overrides = tmp / "overrides.yml"
+    overrides.write_text(
+        yaml.safe_dump(
+            {"kind_cluster_workers": 3, "sentiment_app_hpa_target_rps": 77, "sentiment_app_replicas_max": 8}
+        )
+    )
+    out = tmp / "manifests"
+    render(out, overrides)
+    return out
+
+
+@pytest.mark.slow
+def test_changing_workers_and_hpa_target_changes_only_those_manifests(rerendered: Path) -> None:
+    assert changed_files(MANIFESTS, rerendered) == {"kind_cluster/kind-config.yaml", "sentiment_app/40-autoscaling.yaml"}
+    kind_config = yaml.safe_load((rerendered / "kind_cluster" / "kind-config.yaml").read_text())
+    assert [n["role"] for n in kind_config["nodes"]] == ["control-plane", "worker", "worker", "worker"]
+    # Still one simulated GPU node: the last worker.
+    assert ["labels" in n for n in kind_config["nodes"][1:]] == [False, False, True]
+    hpa = next(d for d in load_documents(rerendered / "sentiment_app") if d["kind"] == "HorizontalPodAutoscaler")
+    assert hpa["spec"]["metrics"][0]["pods"]["target"]["averageValue"] == "77"
+    assert hpa["spec"]["maxReplicas"] == 8
+
+
+def test_committed_kind_config_matches_kinds_fields() -> None:
+    jsonschema.validate(yaml.safe_load((MANIFESTS / "kind_cluster" / "kind-config.yaml").read_text()), KIND_SCHEMA)
+
+
+@pytest.mark.parametrize(
+    "mutation",
+    [
+        lambda c: c.update(workers=3),
+        lambda c: c["nodes"][0].update(taints=[]),
+        lambda c: c["nodes"][0].update(role="master"),
+        lambda c: c["nodes"][0]["extraPortMappings"][0].update(protocol="HTTP"),
+    ],
+    ids=["unknown top-level field", "unknown node field", "bad role", "bad protocol"],
+)
+def test_kind_schema_rejects_what_kind_would_ignore_or_refuse(mutation) -> None:
+    config = yaml.safe_load((MANIFESTS / "kind_cluster" / "kind-config.yaml").read_text())
+    mutation(config)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(config, KIND_SCHEMA)
+
+
+def test_default_inventory_shape(committed_documents) -> None:
+    """What the case study asks for, as the default inventory renders it."""
+    kind_config = yaml.safe_load((MANIFESTS / "kind_cluster" / "kind-config.yaml").read_text())
+    roles = [n["role"] for n in kind_config["nodes"]]
+    assert roles.count("control-plane") == 1
+    assert roles.count("worker") >= 2
+    kinds = {d["kind"] for d in committed_documents}
+    assert {"Deployment", "Service", "Ingress", "HorizontalPodAutoscaler", "PodDisruptionBudget", "APIService"} <= kinds
+    app = next(d for d in committed_documents if d["kind"] == "Deployment" and d["metadata"]["namespace"] == "sentiment")
+    resources = app["spec"]["template"]["spec"]["containers"][0]["resources"]
+    assert set(resources) == {"requests", "limits"}
+    assert {"cpu", "memory"} <= set(resources["requests"]) & set(resources["limits"])
+    hpa = next(d for d in committed_documents if d["kind"] == "HorizontalPodAutoscaler")
+    assert hpa["spec"]["metrics"][0]["type"] == "Pods"  # the custom metric comes first
