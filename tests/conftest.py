@@ -36,7 +36,11 @@ def render(out: Path, extra_vars: Path | None = None) -> None:
     if extra_vars is not None:
         command += ["-e", f"@{extra_vars}"]
     result = subprocess.run(
-        command, cwd=REPO, capture_output=True, text=True, check=False,
+        command,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
         env={"ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin"},
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]

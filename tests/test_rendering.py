@@ -16,8 +16,11 @@ KIND_SCHEMA = json.loads((REPO / "infrastructure" / "schemas" / "kind-cluster-v1
 def changed_files(left: Path, right: Path) -> set[str]:
     names = {p.relative_to(left).as_posix() for p in left.rglob("*.yaml")}
     names |= {p.relative_to(right).as_posix() for p in right.rglob("*.yaml")}
-    return {n for n in names if not (left / n).exists() or not (right / n).exists()
-            or (left / n).read_text() != (right / n).read_text()}
+    return {
+        n
+        for n in names
+        if not (left / n).exists() or not (right / n).exists() or (left / n).read_text() != (right / n).read_text()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -25,9 +28,7 @@ def rerendered(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tmp = tmp_path_factory.mktemp("render")
     overrides = tmp / "overrides.yml"
     overrides.write_text(
-        yaml.safe_dump(
-            {"kind_cluster_workers": 3, "sentiment_app_hpa_target_rps": 77, "sentiment_app_replicas_max": 8}
-        )
+        yaml.safe_dump({"kind_cluster_workers": 3, "sentiment_app_hpa_target_rps": 77, "sentiment_app_replicas_max": 8})
     )
     out = tmp / "manifests"
     render(out, overrides)
@@ -36,7 +37,8 @@ def rerendered(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.mark.slow
 def test_changing_workers_and_hpa_target_changes_only_those_manifests(rerendered: Path) -> None:
-    assert changed_files(MANIFESTS, rerendered) == {"kind_cluster/kind-config.yaml", "sentiment_app/40-autoscaling.yaml"}
+    expected = {"kind_cluster/kind-config.yaml", "sentiment_app/40-autoscaling.yaml"}
+    assert changed_files(MANIFESTS, rerendered) == expected
     kind_config = yaml.safe_load((rerendered / "kind_cluster" / "kind-config.yaml").read_text())
     assert [n["role"] for n in kind_config["nodes"]] == ["control-plane", "worker", "worker", "worker"]
     # Still one simulated GPU node: the last worker.
@@ -75,7 +77,8 @@ def test_default_inventory_shape(committed_documents) -> None:
     assert roles.count("worker") >= 2
     kinds = {d["kind"] for d in committed_documents}
     assert {"Deployment", "Service", "Ingress", "HorizontalPodAutoscaler", "PodDisruptionBudget", "APIService"} <= kinds
-    app = next(d for d in committed_documents if d["kind"] == "Deployment" and d["metadata"]["namespace"] == "sentiment")
+    deployments = [d for d in committed_documents if d["kind"] == "Deployment"]
+    app = next(d for d in deployments if d["metadata"]["namespace"] == "sentiment")
     resources = app["spec"]["template"]["spec"]["containers"][0]["resources"]
     assert set(resources) == {"requests", "limits"}
     assert {"cpu", "memory"} <= set(resources["requests"]) & set(resources["limits"])
