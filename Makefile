@@ -16,7 +16,7 @@ OUT ?= deploy/manifests
 VARS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv model serve bench up load down render grafana-password tools \
+.PHONY: help venv model serve bench up load drift-demo down render grafana-password tools \
         lint check-rendered molecule test-python test clean
 
 help: ## list the targets
@@ -45,6 +45,9 @@ up: venv ## stand up kind + Traefik + Prometheus + Grafana + adapter + the model
 
 load: venv ## run hey through the ingress and assert that the HPA scales out
 	ansible-playbook $(PLAYBOOKS)/load.yml
+
+drift-demo: venv ## send shifted traffic to the cluster and watch the drift score and alert move
+	ansible-playbook $(PLAYBOOKS)/drift.yml
 
 down: venv ## delete the kind cluster
 	ansible-playbook $(PLAYBOOKS)/teardown.yml
