@@ -164,7 +164,8 @@ def parse_wrk(output: str, concurrency: int) -> LoadResult:
 
 
 def drive(port: int, script: Path, concurrency: int, duration: int) -> LoadResult:
-    threads = min(2, concurrency)
+    # One wrk thread: on a 2-core machine the server gets one core, the load generator the other.
+    threads = 1
     command = [
         "wrk",
         f"-t{threads}",

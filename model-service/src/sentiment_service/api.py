@@ -1,5 +1,6 @@
 """The HTTP API: ``POST /predict``, ``GET /health``, ``GET /ready``, ``GET /model``, ``GET /metrics``."""
 
+import gc
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -78,6 +79,10 @@ class Runtime:
             log.error("refusing to become ready: %s", self.not_ready_reason)
             return
         self.model.score_batch(WARMUP_TEXTS)  # warm-up: first-call costs are paid before traffic
+        # The model is ~100k long-lived objects: move them out of the cyclic GC's reach, or every
+        # full collection walks them all and stalls requests for tens of milliseconds.
+        gc.collect()
+        gc.freeze()
         version = self.model.version
         self.metrics.attach_model(version, self.card.get("model_name", "unknown"), self.window)
         self._predicted = {
