@@ -205,6 +205,65 @@ def drift_overhead(model_dir: Path, texts: list[str]) -> dict[str, float]:
     }
 
 
+def image_sizes() -> dict[str, float] | None:
+    """Build the product image and the naive single-stage one; sizes in MB and the product's layers."""
+    if (
+        shutil.which("docker") is None
+        or subprocess.run(["docker", "info"], check=False, capture_output=True).returncode
+    ):
+        return None
+    env = {**os.environ, "DOCKER_BUILDKIT": "0"}
+    builds = {
+        "ours": ["docker", "build", "-q", "-t", "sentiment-service:bench", str(SERVICE_DIR)],
+        "naive": [
+            "docker",
+            "build",
+            "-q",
+            "-t",
+            "sentiment-service:bench-naive",
+            "-f",
+            str(HERE / "Dockerfile.naive"),
+            str(SERVICE_DIR),
+        ],
+    }
+    sizes: dict[str, float] = {}
+    for name, command in builds.items():
+        subprocess.run(command, check=True, capture_output=True, env=env)
+        tag = command[4]
+        sizes[name] = (
+            int(
+                subprocess.run(
+                    ["docker", "image", "inspect", tag, "--format", "{{.Size}}"],
+                    check=True,
+                    capture_output=True,
+                    text=True,
+                ).stdout
+            )
+            / 1e6
+        )
+    history = subprocess.run(
+        ["docker", "history", "--no-trunc", "--format", "{{.Size}}\t{{.CreatedBy}}", "sentiment-service:bench"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    layers = {"virtualenv": "/opt/venv", "service code": "/opt/app", "model": "/opt/model"}
+    for line in history.splitlines():
+        size, created_by = line.split("\t", 1)
+        for label, path in layers.items():
+            if "COPY" in created_by and path in created_by:
+                sizes[label] = _bytes(size) / 1e6
+    sizes["base image"] = sizes["ours"] - sum(sizes.get(label, 0) for label in layers)
+    return sizes
+
+
+def _bytes(human: str) -> float:
+    match = re.fullmatch(r"([\d.]+)([kMG]?B)", human)
+    if not match:
+        return 0.0
+    return float(match.group(1)) * {"B": 1, "kB": 1e3, "MB": 1e6, "GB": 1e9}[match.group(2)]
+
+
 def table(results: list[VariantResult]) -> str:
     baseline = {load.concurrency: load.requests_per_s for load in results[0].loads}
     lines = [
@@ -228,6 +287,7 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[16, 64])
     parser.add_argument("--port", type=int, default=18080)
     parser.add_argument("--out", type=Path, default=SERVICE_DIR.parent / ".bench")
+    parser.add_argument("--no-images", dest="images", action="store_false", help="skip the image size comparison")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         print("wrk not found: apt-get install wrk", file=sys.stderr)
@@ -251,6 +311,7 @@ def main() -> int:
             print(f"{variant.name}: done", file=sys.stderr)
 
     overhead = drift_overhead(model_dir, texts)
+    sizes = image_sizes() if args.images else None
     report = table(results)
     drift_line = (
         f"Drift window: {overhead['drift_add_us_per_text']:.1f} us per text recorded vs "
@@ -258,14 +319,21 @@ def main() -> int:
         f"({overhead['drift_share_of_model_time']:.1%} of model time); "
         f"computing the scores at a scrape: {overhead['drift_stats_ms_per_scrape']:.2f} ms."
     )
+    size_line = (
+        "Image: " + ", ".join(f"{name} {mb:.1f} MB" for name, mb in sizes.items())
+        if sizes
+        else "Image sizes: skipped (no Docker engine, or --no-images)"
+    )
     print(report)
     print()
     print(drift_line)
+    print(size_line)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "bench.json").write_text(
-        json.dumps({"results": [asdict(r) for r in results], "drift_overhead": overhead}, indent=2) + "\n"
+        json.dumps({"results": [asdict(r) for r in results], "drift_overhead": overhead, "image_mb": sizes}, indent=2)
+        + "\n"
     )
-    (args.out / "bench.md").write_text(report + "\n\n" + drift_line + "\n")
+    (args.out / "bench.md").write_text(report + "\n\n" + drift_line + "\n" + size_line + "\n")
     return 0
 
 
