@@ -2,48 +2,8 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
-import yaml
-
-REPO = Path(__file__).resolve().parents[1]
-MANIFESTS = REPO / "deploy" / "manifests"
-ROLES_DIR = REPO / "infrastructure" / "roles"
-INVENTORY = REPO / "inventory" / "default"
-PLATFORM_ROLES = ["kind_cluster", "ingress", "monitoring", "custom_metrics", "sentiment_app"]
-
-sys.path.insert(0, str(REPO / "infrastructure" / "playbooks"))
-
-
-def load_documents(directory: Path) -> list[dict]:
-    documents = []
-    for path in sorted(directory.rglob("*.yaml")):
-        documents.extend(doc for doc in yaml.safe_load_all(path.read_text()) if doc)
-    return documents
-
-
-def render(out: Path, extra_vars: Path | None = None) -> None:
-    """`make render OUT=out VARS=extra_vars`, through ansible-playbook directly."""
-    command = [
-        str(Path(sys.executable).parent / "ansible-playbook"),
-        str(REPO / "infrastructure" / "playbooks" / "render.yml"),
-        "-e",
-        f"platform_manifests_dir={out}",
-    ]
-    if extra_vars is not None:
-        command += ["-e", f"@{extra_vars}"]
-    result = subprocess.run(
-        command,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=False,
-        env={"ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin"},
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+from infra import MANIFESTS, load_documents
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,7 @@ import re
 
 import pytest
 import yaml
-from conftest import INVENTORY, PLATFORM_ROLES, ROLES_DIR
+from infra import INVENTORY, PLATFORM_ROLES, ROLES_DIR
 
 ALL_ROLES = [*PLATFORM_ROLES, "manifests"]
 SHARED_PREFIXES = ("platform_", "load_")

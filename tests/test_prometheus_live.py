@@ -29,7 +29,7 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
-from conftest import REPO, load_documents, render
+from infra import REPO, load_documents, render
 
 from sentiment_training.data import shifted_domains
 

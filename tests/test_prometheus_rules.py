@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import MANIFESTS
+from infra import MANIFESTS
 
 HERE = Path(__file__).resolve().parent
 

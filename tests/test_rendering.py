@@ -8,7 +8,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 import yaml
-from conftest import MANIFESTS, REPO, load_documents, render
+from infra import MANIFESTS, REPO, load_documents, render
 
 KIND_SCHEMA = json.loads((REPO / "infrastructure" / "schemas" / "kind-cluster-v1alpha4.json").read_text())
 

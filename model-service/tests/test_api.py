@@ -10,7 +10,7 @@ import time
 
 import httpx
 import pytest
-from conftest import start_server
+from svc import start_server
 
 
 def test_health(client) -> None:

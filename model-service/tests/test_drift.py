@@ -4,7 +4,7 @@ clearly from in-distribution traffic."""
 from __future__ import annotations
 
 import pytest
-from conftest import DATA_CACHE
+from svc import DATA_CACHE
 
 from sentiment_service.drift import (
     CONFIDENCE_EDGES,

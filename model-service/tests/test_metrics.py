@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from conftest import start_server
 from prometheus_client.parser import text_string_to_metric_families
+from svc import start_server
 
 
 def scrape(client) -> dict:

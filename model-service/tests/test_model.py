@@ -9,8 +9,8 @@ from pathlib import Path
 
 import joblib
 import pytest
-from conftest import DATA_CACHE
 from sklearn.feature_extraction.text import TfidfVectorizer
+from svc import DATA_CACHE
 
 from sentiment_service.model import ModelLoadError, SentimentModel, char_wb_ngrams, word_ngrams
 from sentiment_training.train import MIN_ACCURACY, train
