@@ -11,12 +11,13 @@ ROLES := kind_cluster ingress monitoring custom_metrics sentiment_app
 # Tools built from the Go module proxy (hack/e2e/versions.env pins them), cached outside the repo.
 E2E_CACHE_DIR ?= $(HOME)/.cache/sentiment-platform-e2e
 PROMETHEUS_VERSION := $(shell sed -n 's/^PROMETHEUS_VERSION=//p' hack/e2e/versions.env)
+KIND_VERSION := $(shell sed -n 's/^KIND_VERSION=//p' hack/e2e/versions.env)
 export PROMTOOL := $(E2E_CACHE_DIR)/bin/prometheus-$(PROMETHEUS_VERSION)/promtool
 OUT ?= deploy/manifests
 VARS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv model serve bench up load drift-demo down render grafana-password tools \
+.PHONY: help venv model serve bench up load drift-demo down render grafana-password tools e2e e2e-down \
         lint check-rendered molecule test-python test clean
 
 help: ## list the targets
@@ -54,6 +55,13 @@ down: venv ## delete the kind cluster
 
 render: venv ## render every manifest from inventory into OUT (deploy/manifests); VARS=file.yml layers extra vars
 	ansible-playbook $(PLAYBOOKS)/render.yml -e platform_manifests_dir=$(abspath $(OUT)) $(if $(VARS),-e @$(abspath $(VARS)))
+
+e2e: venv ## our machines: build every image offline, run site.yml, load.yml, idempotence, rolling restart
+	python hack/e2e/e2e.py
+
+e2e-down: ## delete the e2e cluster (the build cache stays)
+	PATH=$(E2E_CACHE_DIR)/bin/kind-$(KIND_VERSION):$$PATH kind delete cluster --name sentiment \
+	  --kubeconfig .build/e2e/kubeconfig
 
 grafana-password: ## print Grafana's generated admin password
 	@kubectl --context kind-sentiment -n monitoring get secret grafana-admin \

@@ -220,7 +220,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def model_info() -> ModelInfo:
         if not runtime.ready:
             raise ModelNotReady(runtime.not_ready_reason)
-        return ModelInfo.model_validate(runtime.card, from_attributes=False)
+        return ModelInfo.model_validate(runtime.card)
 
     @app.get("/metrics", include_in_schema=False)
     async def prometheus_metrics() -> Response:

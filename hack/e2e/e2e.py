@@ -1,0 +1,303 @@
+"""`make e2e`: the product's own playbooks on a real 3-node kind cluster built offline, then proof.
+
+Stages (each timed): build every binary and image (cached), site.yml with the e2e inventory,
+cluster assertions, load.yml, site.yml again (must report changed=0), a rolling restart of the
+model under hey load (must lose no request). Writes e2e-report.json (repo root, not committed) and
+prints a readable summary. Exit status 1 when any assertion fails.
+
+    python hack/e2e/e2e.py [--skip-build]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+E2E_DIR = REPO / "hack" / "e2e"
+BUILD = REPO / ".build" / "e2e"
+sys.path.insert(0, str(REPO / "infrastructure" / "playbooks"))
+from filter_plugins.hey import hey_report  # noqa: E402  (the same parser load.yml uses)
+
+NAMESPACE = "sentiment"
+DEPLOYMENT = "sentiment-service"
+HOST_URL = "http://127.0.0.1:8080"
+
+
+def versions() -> dict[str, str]:
+    pins = {}
+    for line in (E2E_DIR / "versions.env").read_text().splitlines():
+        match = re.match(r"^([A-Z0-9_]+)=(.*)$", line.strip())
+        if match:
+            pins[match.group(1)] = match.group(2)
+    return pins
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: object = None
+
+
+@dataclass
+class Report:
+    stages: dict[str, float] = field(default_factory=dict)
+    checks: list[Check] = field(default_factory=list)
+    facts: dict[str, object] = field(default_factory=dict)
+
+    def check(self, name: str, ok: bool, detail: object = None) -> bool:
+        self.checks.append(Check(name, bool(ok), detail))
+        print(f"[e2e] {'PASS' if ok else 'FAIL'} {name}: {detail}", flush=True)
+        return bool(ok)
+
+
+class Runner:
+    def __init__(self, report: Report) -> None:
+        self.report = report
+        cache = Path(os.environ.get("E2E_CACHE_DIR", Path.home() / ".cache" / "sentiment-platform-e2e"))
+        pins = versions()
+        tools = [
+            cache / "bin" / f"kind-{pins['KIND_VERSION']}",
+            cache / "bin" / f"kubernetes-{pins['K8S_VERSION']}",
+            REPO / ".venv" / "bin",
+        ]
+        BUILD.mkdir(parents=True, exist_ok=True)
+        self.env = {
+            **os.environ,
+            "PATH": os.pathsep.join([*map(str, tools), os.environ["PATH"]]),
+            # A kubeconfig of its own: the e2e run never touches the user's ~/.kube/config.
+            "KUBECONFIG": str(BUILD / "kubeconfig"),
+            "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
+            "ANSIBLE_FORCE_COLOR": "0",
+        }
+
+    def run(self, *command: str, log: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
+        result = subprocess.run(command, cwd=REPO, env=self.env, capture_output=True, text=True, check=False)
+        if log:
+            (BUILD / log).write_text(result.stdout + result.stderr)
+        if check and result.returncode != 0:
+            tail = (result.stdout + result.stderr)[-4000:]
+            raise RuntimeError(f"{' '.join(command)} failed ({result.returncode}):\n{tail}")
+        return result
+
+    def stage(self, name: str, function, *args):
+        print(f"[e2e] stage {name} ...", flush=True)
+        started = time.monotonic()
+        try:
+            return function(*args)
+        finally:
+            self.report.stages[name] = round(time.monotonic() - started, 1)
+            print(f"[e2e] stage {name}: {self.report.stages[name]} s", flush=True)
+
+    def kubectl_json(self, *args: str) -> dict:
+        return json.loads(self.run("kubectl", *args, "-o", "json").stdout)
+
+    def playbook(self, name: str, log: str) -> dict[str, int]:
+        result = self.run(
+            "ansible-playbook",
+            "-i",
+            "inventory/default",
+            "-i",
+            "hack/e2e/inventory",
+            f"infrastructure/playbooks/{name}",
+            log=log,
+        )
+        recap = re.search(r"localhost\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", result.stdout)
+        if recap is None:
+            raise RuntimeError(f"no PLAY RECAP in {log}")
+        return dict(zip(["ok", "changed", "unreachable", "failed"], map(int, recap.groups()), strict=True))
+
+
+def build(runner: Runner) -> None:
+    for script in ("hack/docker/start-engine.sh", "hack/docker/build-python-base.sh", "hack/e2e/build-all.sh"):
+        runner.run(script, log=Path(script).name + ".log")
+
+
+def cluster_checks(runner: Runner) -> None:
+    report = runner.report
+    nodes = runner.kubectl_json("get", "nodes")["items"]
+    summary = []
+    for node in nodes:
+        labels = node["metadata"]["labels"]
+        summary.append(
+            {
+                "name": node["metadata"]["name"],
+                "role": "control-plane" if "node-role.kubernetes.io/control-plane" in labels else "worker",
+                "ready": any(c["type"] == "Ready" and c["status"] == "True" for c in node["status"]["conditions"]),
+                "labels": {
+                    k: v for k, v in labels.items() if not k.startswith(("kubernetes.io/", "beta.kubernetes.io/"))
+                },
+                "taints": [f"{t['key']}={t.get('value', '')}:{t['effect']}" for t in node["spec"].get("taints", [])],
+                "kubelet": node["status"]["nodeInfo"]["kubeletVersion"],
+            }
+        )
+    report.facts["nodes"] = summary
+    roles = [n["role"] for n in summary]
+    report.check(
+        "1 control-plane and 2 workers, all Ready",
+        roles.count("control-plane") == 1 and roles.count("worker") == 2 and all(n["ready"] for n in summary),
+        summary,
+    )
+    gpu = [n for n in summary if "accelerator.platform.local/gpu" in n["labels"]]
+    report.check(
+        "one worker labelled and tainted as simulated GPU node",
+        len(gpu) == 1 and "nvidia.com/gpu=present:NoSchedule" in gpu[0]["taints"],
+        gpu,
+    )
+
+    pods = runner.kubectl_json("get", "pods", "--all-namespaces")["items"]
+    not_ready = [
+        f"{p['metadata']['namespace']}/{p['metadata']['name']}"
+        for p in pods
+        if p["status"].get("phase") != "Succeeded"
+        and not any(c["type"] == "Ready" and c["status"] == "True" for c in p["status"].get("conditions", []))
+    ]
+    report.facts["pods"] = sorted(f"{p['metadata']['namespace']}/{p['metadata']['name']}" for p in pods)
+    report.check("every pod Ready", not not_ready, not_ready or f"{len(pods)} pods")
+
+    placement = {
+        p["metadata"]["name"]: p["spec"].get("nodeName") for p in pods if p["metadata"]["namespace"] == NAMESPACE
+    }
+    report.facts["model_pods"] = placement
+
+    request = urllib.request.Request(
+        f"{HOST_URL}/predict",
+        data=json.dumps({"text": "A warm, funny and beautifully acted film."}).encode(),
+        headers={"Host": "sentiment.localhost", "Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        body = json.loads(response.read())
+        report.check(
+            "/predict answers through Traefik on host port 8080",
+            response.status == 200 and body["label"] == "positive",
+            body,
+        )
+
+    raw = runner.run(
+        "kubectl",
+        "get",
+        "--raw",
+        f"/apis/custom.metrics.k8s.io/v1beta1/namespaces/{NAMESPACE}/pods/*/predict_requests_per_second",
+    )
+    items = json.loads(raw.stdout)["items"]
+    report.check(
+        "custom metrics API serves predict_requests_per_second for the model's pods",
+        len(items) >= 1,
+        {i["describedObject"]["name"]: i["value"] for i in items},
+    )
+
+
+def load(runner: Runner) -> None:
+    runner.playbook("load.yml", "load.log")
+    result = json.loads((REPO / ".build" / "load-report.json").read_text())
+    runner.report.facts["load"] = result
+    hpa, hey = result["hpa"], result["hey"]
+    runner.report.check(
+        "HPA rose above its minimum under load",
+        int(hpa["peak_replicas"]) > int(hpa["min_replicas"]),
+        {"min": hpa["min_replicas"], "peak": hpa["peak_replicas"], "first_scale_out_s": hpa["first_scale_out_s"]},
+    )
+    runner.report.check(
+        "hey saw only 2xx and no errors under load",
+        hey["non_2xx"] == 0 and hey["error_count"] == 0,
+        {"status_codes": hey["status_codes"], "errors": hey["errors"]},
+    )
+
+
+def idempotence(runner: Runner) -> None:
+    recap = runner.playbook("site.yml", "site-second-run.log")
+    runner.report.facts["second_run_recap"] = recap
+    runner.report.check("second site.yml run changes nothing", recap["changed"] == 0 and recap["failed"] == 0, recap)
+
+
+def rolling_restart(runner: Runner) -> None:
+    hey = subprocess.Popen(
+        [
+            "hey",
+            "-z",
+            "60s",
+            "-c",
+            "8",
+            "-m",
+            "POST",
+            "-T",
+            "application/json",
+            "-host",
+            "sentiment.localhost",
+            "-d",
+            json.dumps({"text": "Steady traffic while the pods roll."}),
+            f"{HOST_URL}/predict",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=runner.env,
+    )
+    time.sleep(5)
+    runner.run("kubectl", "-n", NAMESPACE, "rollout", "restart", f"deployment/{DEPLOYMENT}")
+    runner.run("kubectl", "-n", NAMESPACE, "rollout", "status", f"deployment/{DEPLOYMENT}", "--timeout=300s")
+    output, _ = hey.communicate(timeout=180)
+    (BUILD / "rolling-restart-hey.log").write_text(output)
+    result = hey_report(output)
+    runner.report.facts["rolling_restart"] = result
+    runner.report.check(
+        "no failed request during a rolling restart under load",
+        result["responses"] > 0 and result["non_2xx"] == 0 and result["error_count"] == 0,
+        {"responses": result["responses"], "status_codes": result["status_codes"], "errors": result["errors"]},
+    )
+
+
+def summary(report: Report) -> str:
+    lines = ["# e2e summary", "", "| stage | seconds |", "|---|---|"]
+    lines += [f"| {name} | {seconds} |" for name, seconds in report.stages.items()]
+    lines += ["", "| check | result |", "|---|---|"]
+    lines += [f"| {c.name} | {'PASS' if c.ok else 'FAIL'} |" for c in report.checks]
+    load = report.facts.get("load")
+    if load:
+        samples = load["hpa"]["samples"]
+        lines += [
+            "",
+            "HPA timeline (s: current/desired/ready): "
+            + "  ".join(f"{s['t']:.0f}:{s['current']}/{s['desired']}/{s['ready']}" for s in samples),
+            f"hey: {load['hey']['requests_per_second']:.0f} req/s, p99 {load['hey']['p99_seconds'] * 1000:.0f} ms, "
+            f"status codes {load['hey']['status_codes']}",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--skip-build", action="store_true", help="images are built already")
+    args = parser.parse_args()
+    report = Report()
+    runner = Runner(report)
+    try:
+        if not args.skip_build:
+            runner.stage("build binaries and images", build, runner)
+        recap = runner.stage("site.yml (first run)", runner.playbook, "site.yml", "site-first-run.log")
+        report.facts["first_run_recap"] = recap
+        runner.stage("cluster checks", cluster_checks, runner)
+        runner.stage("load.yml", load, runner)
+        runner.stage("site.yml (second run)", idempotence, runner)
+        runner.stage("rolling restart under load", rolling_restart, runner)
+    except Exception as exc:  # noqa: BLE001 - recorded in the report, then the exit status says it
+        report.check("e2e ran to the end", False, str(exc)[-3000:])
+    (REPO / "e2e-report.json").write_text(json.dumps(asdict(report), indent=2, default=str) + "\n")
+    text = summary(report)
+    (BUILD / "summary.md").write_text(text)
+    print(text)
+    return 0 if report.checks and all(c.ok for c in report.checks) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
