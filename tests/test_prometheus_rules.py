@@ -41,20 +41,9 @@ def test_every_alert_has_unit_tests_firing_and_quiet() -> None:
 def test_alert_rules_pass_promtool_unit_tests(tmp_path: Path) -> None:
     (tmp_path / "sentiment-service.yml").write_text(rendered_rules())
     shutil.copy(HERE / "prometheus" / "sentiment-service.test.yml", tmp_path)
-    check = subprocess.run(
-        [promtool(), "check", "rules", "sentiment-service.yml"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert check.returncode == 0, check.stdout + check.stderr
-    result = subprocess.run(
-        [promtool(), "test", "rules", "sentiment-service.test.yml"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS" in result.stdout
+    for verb, target in (("check", "sentiment-service.yml"), ("test", "sentiment-service.test.yml")):
+        result = subprocess.run(
+            [promtool(), verb, "rules", target], cwd=tmp_path, capture_output=True, text=True, check=False
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "SUCCESS" in result.stdout
