@@ -118,7 +118,12 @@ class Runner:
 
 
 def build(runner: Runner) -> None:
-    for script in ("hack/docker/start-engine.sh", "hack/docker/build-python-base.sh", "hack/e2e/build-all.sh"):
+    for script in (
+        "hack/docker/start-engine.sh",
+        "hack/docker/build-python-base.sh",
+        "hack/e2e/build-all.sh",
+        "hack/e2e/prepare-host.sh",
+    ):
         runner.run(script, log=Path(script).name + ".log")
 
 
