@@ -88,7 +88,11 @@ def test_confidence_gauge_is_the_mean_confidence_of_recent_predictions(model_dir
     server = start_server(model_dir, tmp_path / "log", SENTIMENT_DRIFT_WINDOW_SIZE="10")
     try:
         with server.client() as client:
-            assert "model_confidence_score" not in scrape(client)  # no predictions yet: no value
+            fresh = scrape(client)
+            assert "model_confidence_score" not in fresh  # no predictions yet: no value
+            # ...but the autoscaler's series exists from the start, at zero.
+            ok = {"method": "POST", "route": "/predict", "status": "200"}
+            assert any(s.labels == ok and s.value == 0 for s in fresh["http_requests"].samples)
             texts = [f"review number {i}, quite {w}" for i, w in enumerate(["good", "bad", "fine", "dull"] * 5)]
             predictions = client.post("/predict", json={"texts": texts}).json()["predictions"]
             confidences = [p["confidence"] for p in predictions]

@@ -115,7 +115,10 @@ class ServiceMetrics:
         self._version = version
         self._window = window
         self.model_info.labels(model_version=version, model_name=name).set(1)
-        # Pre-create label sets so dashboards and rate() see zeros instead of missing series.
+        # Pre-create label sets so dashboards and rate() see zeros instead of missing series. The
+        # autoscaler's metric (prometheus-adapter) only exists once its series does: a pod that has
+        # served no /predict yet must report 0 requests per second, not "unknown".
+        self.http_requests.labels(method="POST", route="/predict", status="200")
         for label in ("negative", "positive"):
             self.predictions.labels(label=label, model_version=version)
         self.inference_latency.labels(model_version=version)
