@@ -127,6 +127,16 @@ def build(runner: Runner) -> None:
         runner.run(script, log=Path(script).name + ".log")
 
 
+def refuse_foreign_cluster(runner: Runner) -> None:
+    """The e2e run uses the product's cluster name; never adopt a cluster `make up` created."""
+    clusters = runner.run("kind", "get", "clusters").stdout.split()
+    if "sentiment" in clusters and not (BUILD / "kubeconfig").exists():
+        raise RuntimeError(
+            "a kind cluster named 'sentiment' exists that this e2e run did not create (make up?): "
+            "run `make down` first, or skip the e2e run with E2E=0"
+        )
+
+
 def cluster_checks(runner: Runner) -> None:
     report = runner.report
     nodes = runner.kubectl_json("get", "nodes")["items"]
@@ -289,6 +299,7 @@ def main() -> int:
     try:
         if not args.skip_build:
             runner.stage("build binaries and images", build, runner)
+        refuse_foreign_cluster(runner)
         recap = runner.stage("site.yml (first run)", runner.playbook, "site.yml", "site-first-run.log")
         report.facts["first_run_recap"] = recap
         runner.stage("cluster checks", cluster_checks, runner)
