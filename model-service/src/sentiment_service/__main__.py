@@ -39,6 +39,7 @@ def main() -> int:
         access_log=False,
         log_level=settings.log_level,
         timeout_graceful_shutdown=int(settings.graceful_timeout_s),
+        timeout_keep_alive=settings.keep_alive_s,
         server_header=False,
     )
     server = uvicorn.Server(config)

@@ -30,6 +30,12 @@ class Settings(BaseSettings):
     word_cache_size: int = Field(50_000, ge=0, description="Words whose character n-grams are cached.")
 
     graceful_timeout_s: float = Field(20.0, gt=0, description="Time in-flight requests get after SIGTERM.")
+    keep_alive_s: int = Field(
+        75,
+        ge=1,
+        description="How long an idle client connection stays open. Keep it above the reverse proxy's idle "
+        "timeout, or the proxy may reuse a connection the server is closing (a 502).",
+    )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     @model_validator(mode="after")
