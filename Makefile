@@ -47,7 +47,7 @@ up: venv ## stand up kind + Traefik + Prometheus + Grafana + adapter + the model
 load: venv ## run hey through the ingress and assert that the HPA scales out
 	ansible-playbook $(PLAYBOOKS)/load.yml
 
-drift-demo: venv ## send shifted traffic to the cluster and watch the drift score and alert move
+drift-demo: venv model ## in-distribution then shifted traffic to the cluster: the drift score and alert move
 	ansible-playbook $(PLAYBOOKS)/drift.yml
 
 down: venv ## delete the kind cluster
@@ -56,7 +56,7 @@ down: venv ## delete the kind cluster
 render: venv ## render every manifest from inventory into OUT (deploy/manifests); VARS=file.yml layers extra vars
 	ansible-playbook $(PLAYBOOKS)/render.yml -e platform_manifests_dir=$(abspath $(OUT)) $(if $(VARS),-e @$(abspath $(VARS)))
 
-e2e: venv ## our machines: build every image offline, run site.yml, load.yml, idempotence, rolling restart
+e2e: venv model ## our machines: build every image offline, run site.yml, load.yml, idempotence, rolling restart
 	python hack/e2e/e2e.py
 
 e2e-down: ## delete the e2e cluster (the build cache stays)

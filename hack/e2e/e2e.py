@@ -101,7 +101,7 @@ class Runner:
     def kubectl_json(self, *args: str) -> dict:
         return json.loads(self.run("kubectl", *args, "-o", "json").stdout)
 
-    def playbook(self, name: str, log: str) -> dict[str, int]:
+    def playbook(self, name: str, log: str, *extra: str) -> dict[str, int]:
         result = self.run(
             "ansible-playbook",
             "-i",
@@ -109,6 +109,7 @@ class Runner:
             "-i",
             "hack/e2e/inventory",
             f"infrastructure/playbooks/{name}",
+            *extra,
             log=log,
         )
         recap = re.search(r"localhost\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", result.stdout)
@@ -229,6 +230,19 @@ def load(runner: Runner) -> None:
     )
 
 
+def drift(runner: Runner) -> None:
+    runner.playbook("drift.yml", "drift.log", "-e", "drift_wait_for_firing=0")
+    result = json.loads((REPO / ".build" / "drift-report.json").read_text())
+    runner.report.facts["drift"] = result
+    runner.report.check(
+        "drift stays low on held-out reviews and crosses 0.25 on shifted traffic; SentimentModelDrift pending",
+        max(result["psi_in_distribution"].values()) < 0.1
+        and max(result["psi_shifted"].values()) > 0.25
+        and bool({"pending", "firing"} & set(result["alert_states"])),
+        result,
+    )
+
+
 def idempotence(runner: Runner) -> None:
     recap = runner.playbook("site.yml", "site-second-run.log")
     runner.report.facts["second_run_recap"] = recap
@@ -304,6 +318,7 @@ def main() -> int:
         report.facts["first_run_recap"] = recap
         runner.stage("cluster checks", cluster_checks, runner)
         runner.stage("load.yml", load, runner)
+        runner.stage("drift.yml", drift, runner)
         runner.stage("site.yml (second run)", idempotence, runner)
         runner.stage("rolling restart under load", rolling_restart, runner)
     except Exception as exc:  # noqa: BLE001 - recorded in the report, then the exit status says it
