@@ -56,12 +56,11 @@ down: venv ## delete the kind cluster
 render: venv ## render every manifest from inventory into OUT (deploy/manifests); VARS=file.yml layers extra vars
 	ansible-playbook $(PLAYBOOKS)/render.yml -e platform_manifests_dir=$(abspath $(OUT)) $(if $(VARS),-e @$(abspath $(VARS)))
 
-e2e: venv model ## our machines: build every image offline, run site.yml, load.yml, idempotence, rolling restart
-	python hack/e2e/e2e.py
+e2e: venv model ## our machines: build every image offline; a cluster of its own: site.yml, checks, load, drift, idempotence, rolling restart
+	python hack/e2e/e2e.py $(if $(filter 1,$(E2E_KEEP)),--keep)
 
-e2e-down: ## delete the e2e cluster (the build cache stays)
-	PATH=$(E2E_CACHE_DIR)/bin/kind-$(KIND_VERSION):$$PATH kind delete cluster --name sentiment \
-	  --kubeconfig .build/e2e/kubeconfig
+e2e-down: venv ## delete the cluster a `make e2e E2E_KEEP=1` run left (the build cache stays)
+	python hack/e2e/e2e.py --down
 
 grafana-password: ## print Grafana's generated admin password
 	@kubectl --context kind-sentiment -n monitoring get secret grafana-admin \

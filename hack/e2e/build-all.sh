@@ -13,6 +13,10 @@ case ${1:-} in
   *) die "usage: $0 [--smoke]" ;;
 esac
 log "cache: $E2E_CACHE_DIR; timings: $E2E_TIMINGS_FILE"
+# One build at a time per cache: two e2e runs sharing it wait for each other instead of writing
+# the same tarballs and images at once.
+exec 9>"$E2E_CACHE_DIR/.build.lock"
+flock 9
 # A Docker engine with the runc wrapper these machines need (returns at once when one answers).
 docker info >/dev/null 2>&1 || "$E2E_DIR/../docker/start-engine.sh"
 stage "total:binaries" "$E2E_DIR/build-binaries.sh"

@@ -1,11 +1,15 @@
 """`make e2e`: the product's own playbooks on a real 3-node kind cluster built offline, then proof.
 
 Stages (each timed): build every binary and image (cached), site.yml with the e2e inventory,
-cluster assertions, load.yml, site.yml again (must report changed=0), a rolling restart of the
-model under hey load (must lose no request). Writes e2e-report.json (repo root, not committed) and
-prints a readable summary. Exit status 1 when any assertion fails.
+cluster assertions, load.yml, drift.yml, site.yml again (must report changed=0), a rolling restart
+of the model under hey load (must lose no request). Writes e2e-report.json (repo root, not
+committed) and prints a readable summary. Exit status 1 when any assertion fails.
 
-    python hack/e2e/e2e.py [--skip-build]
+Each run gets a cluster of its own (`sentiment-e2e-<random>`) on a free host port, so it never
+touches a cluster `make up` created nor another e2e run sharing the Docker engine, and deletes it
+at the end (`--keep` leaves it up for a look; `--down` deletes a kept one).
+
+    python hack/e2e/e2e.py [--skip-build] [--keep] | --down
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ import argparse
 import json
 import os
 import re
+import secrets
+import socket
 import subprocess
 import sys
 import time
@@ -29,7 +35,11 @@ from filter_plugins.hey import hey_report  # noqa: E402  (the same parser load.y
 
 NAMESPACE = "sentiment"
 DEPLOYMENT = "sentiment-service"
-HOST_URL = "http://127.0.0.1:8080"
+LISTEN_ADDRESS = "127.0.0.1"
+# The name of this clone's e2e cluster, written before the cluster exists: what `--down` deletes.
+CLUSTER_FILE = BUILD / "cluster"
+# Extra vars every playbook of the run gets: its cluster name and host port.
+RUN_VARS_FILE = BUILD / "run-vars.yml"
 
 
 def versions() -> dict[str, str]:
@@ -61,8 +71,10 @@ class Report:
 
 
 class Runner:
-    def __init__(self, report: Report) -> None:
+    def __init__(self, report: Report, cluster: str = "", host_port: int = 0) -> None:
         self.report = report
+        self.cluster = cluster
+        self.host_url = f"http://{LISTEN_ADDRESS}:{host_port}"
         cache = Path(os.environ.get("E2E_CACHE_DIR", Path.home() / ".cache" / "sentiment-platform-e2e"))
         pins = versions()
         tools = [
@@ -109,6 +121,8 @@ class Runner:
             "-i",
             "hack/e2e/inventory",
             f"infrastructure/playbooks/{name}",
+            "-e",
+            f"@{RUN_VARS_FILE}",
             *extra,
             log=log,
         )
@@ -128,14 +142,50 @@ def build(runner: Runner) -> None:
         runner.run(script, log=Path(script).name + ".log")
 
 
-def refuse_foreign_cluster(runner: Runner) -> None:
-    """The e2e run uses the product's cluster name; never adopt a cluster `make up` created."""
-    clusters = runner.run("kind", "get", "clusters").stdout.split()
-    if "sentiment" in clusters and not (BUILD / "kubeconfig").exists():
-        raise RuntimeError(
-            "a kind cluster named 'sentiment' exists that this e2e run did not create (make up?): "
-            "run `make down` first, or skip the e2e run with E2E=0"
-        )
+def free_port() -> int:
+    """A host port nothing listens on now (kind binds it when it creates the cluster, moments later)."""
+    with socket.socket() as probe:
+        probe.bind((LISTEN_ADDRESS, 0))
+        return probe.getsockname()[1]
+
+
+def delete_cluster(runner: Runner, name: str) -> None:
+    if name in runner.run("kind", "get", "clusters").stdout.split():
+        runner.run("kind", "delete", "cluster", "--name", name, log="kind-delete.log")
+        print(f"[e2e] deleted cluster {name}", flush=True)
+
+
+def delete_recorded_cluster(runner: Runner) -> None:
+    """Delete the cluster an earlier run of this clone left (kept, or killed before its clean-up)."""
+    if CLUSTER_FILE.exists():
+        delete_cluster(runner, CLUSTER_FILE.read_text().strip())
+        CLUSTER_FILE.unlink()
+
+
+def start_run(runner: Runner) -> None:
+    CLUSTER_FILE.write_text(runner.cluster + "\n")
+    port = int(runner.host_url.rsplit(":", 1)[1])
+    run_vars = {
+        "kind_cluster_name": runner.cluster,
+        "kind_cluster_port_mappings": [{"host_port": port, "node_port": "{{ ingress_http_node_port }}"}],
+        "monitoring_public_port": port,
+    }
+    RUN_VARS_FILE.write_text(json.dumps(run_vars, indent=2) + "\n")  # JSON is YAML
+    runner.report.facts["cluster"] = {"name": runner.cluster, "url": runner.host_url}
+    print(f"[e2e] cluster {runner.cluster}, ingress on {runner.host_url}", flush=True)
+
+
+def diagnostics(runner: Runner) -> None:
+    """What a failed run's cluster looked like, kept in .build/e2e/ after the cluster is gone."""
+    parts = []
+    for command in (
+        ("kubectl", "get", "nodes,pods,hpa,apiservices", "-A", "-o", "wide"),
+        ("kubectl", "get", "events", "-A", "--sort-by=.lastTimestamp"),
+    ):
+        result = runner.run(*command, check=False)
+        parts.append(f"$ {' '.join(command)}\n{result.stdout}{result.stderr}")
+    (BUILD / "diagnostics.txt").write_text("\n".join(parts))
+    print(f"[e2e] cluster state saved to {(BUILD / 'diagnostics.txt').relative_to(REPO)}", flush=True)
 
 
 def cluster_checks(runner: Runner) -> None:
@@ -186,7 +236,7 @@ def cluster_checks(runner: Runner) -> None:
     report.facts["model_pods"] = placement
 
     request = urllib.request.Request(
-        f"{HOST_URL}/predict",
+        f"{runner.host_url}/predict",
         data=json.dumps({"text": "A warm, funny and beautifully acted film."}).encode(),
         headers={"Host": "sentiment.localhost", "Content-Type": "application/json"},
         method="POST",
@@ -194,7 +244,7 @@ def cluster_checks(runner: Runner) -> None:
     with urllib.request.urlopen(request, timeout=10) as response:
         body = json.loads(response.read())
         report.check(
-            "/predict answers through Traefik on host port 8080",
+            "/predict answers through Traefik on the mapped host port",
             response.status == 200 and body["label"] == "positive",
             body,
         )
@@ -265,7 +315,7 @@ def rolling_restart(runner: Runner) -> None:
             "sentiment.localhost",
             "-d",
             json.dumps({"text": "Steady traffic while the pods roll."}),
-            f"{HOST_URL}/predict",
+            f"{runner.host_url}/predict",
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -307,13 +357,19 @@ def summary(report: Report) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--skip-build", action="store_true", help="images are built already")
+    parser.add_argument("--keep", action="store_true", help="leave the cluster up at the end (delete it with --down)")
+    parser.add_argument("--down", action="store_true", help="only delete the cluster an earlier run of this clone left")
     args = parser.parse_args()
     report = Report()
-    runner = Runner(report)
+    runner = Runner(report, cluster=f"sentiment-e2e-{secrets.token_hex(3)}", host_port=free_port())
+    if args.down:
+        delete_recorded_cluster(runner)
+        return 0
     try:
         if not args.skip_build:
             runner.stage("build binaries and images", build, runner)
-        refuse_foreign_cluster(runner)
+        delete_recorded_cluster(runner)
+        start_run(runner)
         recap = runner.stage("site.yml (first run)", runner.playbook, "site.yml", "site-first-run.log")
         report.facts["first_run_recap"] = recap
         runner.stage("cluster checks", cluster_checks, runner)
@@ -323,11 +379,20 @@ def main() -> int:
         runner.stage("rolling restart under load", rolling_restart, runner)
     except Exception as exc:  # noqa: BLE001 - recorded in the report, then the exit status says it
         report.check("e2e ran to the end", False, str(exc)[-3000:])
+    passed = bool(report.checks) and all(c.ok for c in report.checks)
+    if CLUSTER_FILE.exists():
+        if not passed:
+            diagnostics(runner)
+        if args.keep:
+            kubeconfig = (BUILD / "kubeconfig").relative_to(REPO)
+            print(f"[e2e] kept cluster {runner.cluster} (KUBECONFIG={kubeconfig}); `make e2e-down` deletes it")
+        else:
+            runner.stage("delete the cluster", delete_recorded_cluster, runner)
     (REPO / "e2e-report.json").write_text(json.dumps(asdict(report), indent=2, default=str) + "\n")
     text = summary(report)
     (BUILD / "summary.md").write_text(text)
     print(text)
-    return 0 if report.checks and all(c.ok for c in report.checks) else 1
+    return 0 if passed else 1
 
 
 if __name__ == "__main__":
