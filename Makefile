@@ -57,9 +57,9 @@ render: venv ## render every manifest from inventory into OUT (deploy/manifests)
 	ansible-playbook $(PLAYBOOKS)/render.yml -e platform_manifests_dir=$(abspath $(OUT)) $(if $(VARS),-e @$(abspath $(VARS)))
 
 e2e: venv model ## our machines: build every image offline; a cluster of its own: site.yml, checks, load, drift, idempotence, rolling restart
-	python hack/e2e/e2e.py $(if $(filter 1,$(E2E_KEEP)),--keep)
+	python hack/e2e/e2e.py $(if $(filter 1,$(E2E_KEEP_CLUSTER)),--keep)
 
-e2e-down: venv ## delete the cluster a `make e2e E2E_KEEP=1` run left (the build cache stays)
+e2e-down: venv ## delete the cluster a `make e2e E2E_KEEP_CLUSTER=1` run left (the build cache stays)
 	python hack/e2e/e2e.py --down
 
 grafana-password: ## print Grafana's generated admin password

@@ -71,9 +71,10 @@ class Report:
 
 
 class Runner:
-    def __init__(self, report: Report, cluster: str = "", host_port: int = 0) -> None:
+    def __init__(self, report: Report, cluster: str, host_port: int) -> None:
         self.report = report
         self.cluster = cluster
+        self.host_port = host_port
         self.host_url = f"http://{LISTEN_ADDRESS}:{host_port}"
         cache = Path(os.environ.get("E2E_CACHE_DIR", Path.home() / ".cache" / "sentiment-platform-e2e"))
         pins = versions()
@@ -164,11 +165,10 @@ def delete_recorded_cluster(runner: Runner) -> None:
 
 def start_run(runner: Runner) -> None:
     CLUSTER_FILE.write_text(runner.cluster + "\n")
-    port = int(runner.host_url.rsplit(":", 1)[1])
     run_vars = {
         "kind_cluster_name": runner.cluster,
-        "kind_cluster_port_mappings": [{"host_port": port, "node_port": "{{ ingress_http_node_port }}"}],
-        "monitoring_public_port": port,
+        "kind_cluster_port_mappings": [{"host_port": runner.host_port, "node_port": "{{ ingress_http_node_port }}"}],
+        "monitoring_public_port": runner.host_port,
     }
     RUN_VARS_FILE.write_text(json.dumps(run_vars, indent=2) + "\n")  # JSON is YAML
     runner.report.facts["cluster"] = {"name": runner.cluster, "url": runner.host_url}
