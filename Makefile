@@ -8,17 +8,19 @@ export ANSIBLE_CONFIG := $(abspath ansible.cfg)
 PORT ?= 8000
 PLAYBOOKS := infrastructure/playbooks
 ROLES := kind_cluster ingress monitoring custom_metrics sentiment_app
-# Tools built from the Go module proxy (hack/e2e/versions.env pins them), cached outside the repo.
-E2E_CACHE_DIR ?= $(HOME)/.cache/sentiment-platform-e2e
-PROMETHEUS_VERSION := $(shell sed -n 's/^PROMETHEUS_VERSION=//p' hack/e2e/versions.env)
-KIND_VERSION := $(shell sed -n 's/^KIND_VERSION=//p' hack/e2e/versions.env)
-export PROMTOOL := $(E2E_CACHE_DIR)/bin/prometheus-$(PROMETHEUS_VERSION)/promtool
+# Every pin lives in infrastructure/versions.yml. promtool of the deployed Prometheus version is built
+# from the Go module proxy by the offline image factory (airgap/), cached outside the repo.
+PINS := infrastructure/versions.yml
+AIRGAP_CACHE_DIR ?= $(HOME)/.cache/sentiment-platform-airgap
+PROMETHEUS_VERSION := $(shell sed -n 's/^prometheus_image: .*:\(v[0-9.]*\)$$/\1/p' $(PINS))
+export PROMTOOL := $(AIRGAP_CACHE_DIR)/bin/prometheus-$(PROMETHEUS_VERSION)/promtool
+COLLECTION_DIR := .build/collection
 OUT ?= deploy/manifests
 VARS ?=
 
 .DEFAULT_GOAL := help
 .PHONY: help venv model serve bench up load drift-demo down render grafana-password tools e2e e2e-down \
-        lint check-rendered molecule test-python test clean
+        lint check-rendered collection molecule test-python test clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -57,19 +59,24 @@ render: venv ## render every manifest from inventory into OUT (deploy/manifests)
 	ansible-playbook $(PLAYBOOKS)/render.yml -e platform_manifests_dir=$(abspath $(OUT)) $(if $(VARS),-e @$(abspath $(VARS)))
 
 e2e: venv model ## our machines: build every image offline; a cluster of its own: site.yml, checks, load, drift, idempotence, rolling restart
-	python hack/e2e/e2e.py $(if $(filter 1,$(E2E_KEEP_CLUSTER)),--keep)
+	python tests/e2e/e2e.py $(if $(filter 1,$(E2E_KEEP_CLUSTER)),--keep)
 
 e2e-down: venv ## delete the cluster a `make e2e E2E_KEEP_CLUSTER=1` run left (the build cache stays)
-	python hack/e2e/e2e.py --down
+	python tests/e2e/e2e.py --down
 
-grafana-password: ## print Grafana's generated admin password
-	@kubectl --context kind-sentiment -n monitoring get secret grafana-admin \
-	  -o jsonpath='{.data.admin-password}' | base64 -d; echo
+# The kubectl context every playbook uses, read from the inventory (lazily: only this target needs it).
+KUBE_CONTEXT = $(shell ansible localhost -o -m ansible.builtin.debug -a 'msg={{ platform_kube_context }}' 2>/dev/null \
+  | sed -n 's/.*"msg": "\([^"]*\)".*/\1/p')
+
+grafana-password: venv ## print Grafana's generated admin password
+	@kubectl --context "$(KUBE_CONTEXT)" get secret --all-namespaces \
+	  -l app.kubernetes.io/name=grafana,app.kubernetes.io/part-of=sentiment-platform \
+	  -o jsonpath='{.items[0].data.admin-password}' | base64 -d; echo
 
 tools: $(PROMTOOL) ## build promtool of the deployed Prometheus version (Go module proxy)
 
 $(PROMTOOL):
-	hack/e2e/build-binaries.sh prometheus
+	airgap/build-binaries.sh prometheus
 
 # --- checks ------------------------------------------------------------------------------
 lint: venv ## ruff, hadolint, yamllint, ansible-lint (production profile, offline)
@@ -85,6 +92,10 @@ check-rendered: venv ## fail if deploy/manifests differs from a fresh render
 	diff -r deploy/manifests .build/render-check || \
 	  { echo "deploy/manifests is stale: run 'make render' and commit it" >&2; exit 1; }
 
+collection: venv ## build the sentiment.platform collection tarball into .build/collection
+	rm -rf $(COLLECTION_DIR)
+	ansible-galaxy collection build infrastructure --output-path $(COLLECTION_DIR)
+
 molecule: venv tools ## Molecule scenario of every role (render, idempotence, verify)
 	mkdir -p .build
 	set -e; for role in $(ROLES); do \
@@ -96,10 +107,11 @@ molecule: venv tools ## Molecule scenario of every role (render, idempotence, ve
 test-python: venv model tools ## pytest: service, model, metrics, drift, container, playbook helpers, rules
 	pytest
 
-# The e2e run joins `make test` wherever a Docker engine answers (CI starts one); E2E=0 skips it.
-E2E ?= $(shell docker info >/dev/null 2>&1 && echo 1 || echo 0)
+# The e2e run (a real cluster, host settings for kind) joins `make test` in CI only, or with E2E=1:
+# on a laptop `make test` changes nothing outside the repository.
+E2E ?= $(if $(CI),1,0)
 
-test: lint check-rendered molecule test-python $(if $(filter 1,$(E2E)),e2e) ## everything CI runs (+ make e2e when Docker answers; E2E=0 skips it)
+test: lint check-rendered collection molecule test-python $(if $(filter 1,$(E2E)),e2e) ## everything CI runs (+ make e2e when CI is set or E2E=1)
 
 clean: ## remove the venv, the model, build outputs and caches in the repo
 	rm -rf $(VENV) model-service/artifacts .build .pytest_cache .ruff_cache

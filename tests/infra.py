@@ -10,11 +10,13 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 MANIFESTS = REPO / "deploy" / "manifests"
-ROLES_DIR = REPO / "infrastructure" / "roles"
+COLLECTION = REPO / "infrastructure"
+ROLES_DIR = COLLECTION / "roles"
 INVENTORY = REPO / "inventory" / "default"
 PLATFORM_ROLES = ["kind_cluster", "ingress", "monitoring", "custom_metrics", "sentiment_app"]
 
-sys.path.insert(0, str(REPO / "infrastructure" / "playbooks"))
+# The collection's plugins import as ansible_collections.sentiment.platform.plugins.* (see ansible.cfg).
+sys.path.insert(0, str(REPO / ".collections"))
 
 
 def load_documents(directory: Path) -> list[dict]:

@@ -1,11 +1,11 @@
-"""The load test's helpers: hey's output parser and the HPA timeline summary."""
+"""The collection's plugins: hey's output parser, the HPA timeline summary, the pins lookup."""
 
 from __future__ import annotations
 
 import pytest
 from ansible.errors import AnsibleFilterError
-from filter_plugins.hey import hey_report
-from library.hpa_timeline import summarise
+from ansible_collections.sentiment.platform.plugins.filter.hey_report import hey_report
+from ansible_collections.sentiment.platform.plugins.modules.hpa_timeline import summarise
 
 HEY_OK = """
 Summary:

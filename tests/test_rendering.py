@@ -8,9 +8,9 @@ from pathlib import Path
 import jsonschema
 import pytest
 import yaml
-from infra import MANIFESTS, REPO, load_documents, render
+from infra import COLLECTION, MANIFESTS, load_documents, render
 
-KIND_SCHEMA = json.loads((REPO / "infrastructure" / "schemas" / "kind-cluster-v1alpha4.json").read_text())
+KIND_SCHEMA = json.loads((COLLECTION / "molecule" / "kind-cluster-v1alpha4.json").read_text())
 
 
 def changed_files(left: Path, right: Path) -> set[str]:

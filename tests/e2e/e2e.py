@@ -1,0 +1,415 @@
+"""`make e2e`: the product's own playbooks on a real 3-node kind cluster built offline, then proof.
+
+Stages (each timed): build every binary and image (cached), site.yml with the e2e inventory,
+cluster assertions, load.yml, drift.yml, site.yml again (must report changed=0), a rolling restart
+of the model under hey load (must lose no request). Writes e2e-report.json (repo root, not
+committed) and prints a readable summary. Exit status 1 when any assertion fails.
+
+Each run gets a cluster of its own (`sentiment-e2e-<random>`) on a free host port, so it never
+touches a cluster `make up` created nor another e2e run sharing the Docker engine, and deletes it
+at the end (`--keep` leaves it up for a look; `--down` deletes a kept one).
+
+    python tests/e2e/e2e.py [--skip-build] [--keep] | --down
+
+Names (namespaces, the GPU label and taint, hostnames) come from the inventory the playbooks use, and
+the checks that the HPA's metric is served and the ingress answers are the sentiment_app role's own
+(`site.yml --tags verify`), so the runner re-types neither.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+E2E_DIR = REPO / "tests" / "e2e"
+AIRGAP_DIR = REPO / "airgap"
+BUILD = REPO / ".build" / "e2e"
+INVENTORIES = ["-i", "inventory/default", "-i", "tests/e2e/inventory"]
+sys.path.insert(0, str(REPO / ".collections"))
+# The same parser load.yml uses.
+from ansible_collections.sentiment.platform.plugins.filter.hey_report import hey_report  # noqa: E402
+
+LISTEN_ADDRESS = "127.0.0.1"
+# What the checks read from the inventory.
+INVENTORY_NAMES = (
+    "kind_cluster_workers",
+    "kind_cluster_gpu_workers",
+    "kind_cluster_gpu_label",
+    "kind_cluster_gpu_taint",
+    "sentiment_app_namespace",
+    "sentiment_app_name",
+    "sentiment_app_host",
+)
+# The name of this clone's e2e cluster, written before the cluster exists: what `--down` deletes.
+CLUSTER_FILE = BUILD / "cluster"
+# Extra vars every playbook of the run gets: its cluster name and host port.
+RUN_VARS_FILE = BUILD / "run-vars.yml"
+
+
+def pins() -> dict[str, str]:
+    """infrastructure/versions.yml: flat `key: value` lines."""
+    found = {}
+    for line in (REPO / "infrastructure" / "versions.yml").read_text().splitlines():
+        match = re.match(r"^([a-z0-9_]+): *(.+)$", line)
+        if match:
+            found[match.group(1)] = match.group(2).strip()
+    return found
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: object = None
+
+
+@dataclass
+class Report:
+    stages: dict[str, float] = field(default_factory=dict)
+    checks: list[Check] = field(default_factory=list)
+    facts: dict[str, object] = field(default_factory=dict)
+
+    def check(self, name: str, ok: bool, detail: object = None) -> bool:
+        self.checks.append(Check(name, bool(ok), detail))
+        print(f"[e2e] {'PASS' if ok else 'FAIL'} {name}: {detail}", flush=True)
+        return bool(ok)
+
+
+class Runner:
+    def __init__(self, report: Report, cluster: str, host_port: int) -> None:
+        self.report = report
+        self.cluster = cluster
+        self.host_port = host_port
+        self.host_url = f"http://{LISTEN_ADDRESS}:{host_port}"
+        self.names: dict[str, object] = {}
+        cache = Path(os.environ.get("AIRGAP_CACHE_DIR", Path.home() / ".cache" / "sentiment-platform-airgap"))
+        pinned = pins()
+        tools = [
+            cache / "bin" / f"kind-{pinned['kind_version']}",
+            cache / "bin" / f"kubernetes-{pinned['kubernetes_version']}",
+            REPO / ".venv" / "bin",
+        ]
+        BUILD.mkdir(parents=True, exist_ok=True)
+        self.env = {
+            **os.environ,
+            "PATH": os.pathsep.join([*map(str, tools), os.environ["PATH"]]),
+            # A kubeconfig of its own: the e2e run never touches the user's ~/.kube/config.
+            "KUBECONFIG": str(BUILD / "kubeconfig"),
+            "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
+            "ANSIBLE_FORCE_COLOR": "0",
+        }
+
+    def run(self, *command: str, log: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
+        result = subprocess.run(command, cwd=REPO, env=self.env, capture_output=True, text=True, check=False)
+        if log:
+            (BUILD / log).write_text(result.stdout + result.stderr)
+        if check and result.returncode != 0:
+            tail = (result.stdout + result.stderr)[-4000:]
+            raise RuntimeError(f"{' '.join(command)} failed ({result.returncode}):\n{tail}")
+        return result
+
+    def stage(self, name: str, function, *args):
+        print(f"[e2e] stage {name} ...", flush=True)
+        started = time.monotonic()
+        try:
+            return function(*args)
+        finally:
+            self.report.stages[name] = round(time.monotonic() - started, 1)
+            print(f"[e2e] stage {name}: {self.report.stages[name]} s", flush=True)
+
+    def kubectl_json(self, *args: str) -> dict:
+        return json.loads(self.run("kubectl", *args, "-o", "json").stdout)
+
+    def playbook(self, name: str, log: str, *extra: str) -> dict[str, int]:
+        result = self.run(
+            "ansible-playbook",
+            *INVENTORIES,
+            f"infrastructure/playbooks/{name}",
+            "-e",
+            f"@{RUN_VARS_FILE}",
+            *extra,
+            log=log,
+        )
+        recap = re.search(r"localhost\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", result.stdout)
+        if recap is None:
+            raise RuntimeError(f"no PLAY RECAP in {log}")
+        return dict(zip(["ok", "changed", "unreachable", "failed"], map(int, recap.groups()), strict=True))
+
+    def inventory(self, *names: str) -> dict[str, object]:
+        """Values of inventory variables as the playbooks of this run see them (e2e inventory and run vars included)."""
+        mapping = ", ".join(f"'{name}': {name}" for name in names)
+        result = self.run(
+            "ansible",
+            "localhost",
+            *INVENTORIES,
+            "-e",
+            f"@{RUN_VARS_FILE}",
+            "-o",
+            "-m",
+            "ansible.builtin.debug",
+            "-a",
+            "msg={{ {" + mapping + "} | to_json }}",
+        )
+        body = json.loads(result.stdout.split("=>", 1)[1])
+        message = body["msg"]
+        return json.loads(message) if isinstance(message, str) else message
+
+
+def build(runner: Runner) -> None:
+    for script in (
+        "airgap/host/start-engine.sh",
+        "airgap/host/build-python-base.sh",
+        "airgap/build-all.sh",
+        "airgap/host/prepare-host.sh",
+    ):
+        runner.run(script, log=Path(script).name + ".log")
+
+
+def free_port() -> int:
+    """A host port nothing listens on now (kind binds it when it creates the cluster, moments later)."""
+    with socket.socket() as probe:
+        probe.bind((LISTEN_ADDRESS, 0))
+        return probe.getsockname()[1]
+
+
+def delete_cluster(runner: Runner, name: str) -> None:
+    if name in runner.run("kind", "get", "clusters").stdout.split():
+        runner.run("kind", "delete", "cluster", "--name", name, log="kind-delete.log")
+        print(f"[e2e] deleted cluster {name}", flush=True)
+
+
+def delete_recorded_cluster(runner: Runner) -> None:
+    """Delete the cluster an earlier run of this clone left (kept, or killed before its clean-up)."""
+    if CLUSTER_FILE.exists():
+        delete_cluster(runner, CLUSTER_FILE.read_text().strip())
+        CLUSTER_FILE.unlink()
+
+
+def start_run(runner: Runner) -> None:
+    CLUSTER_FILE.write_text(runner.cluster + "\n")
+    # The port mapping and every URL follow platform_public_port (inventory wiring).
+    run_vars = {"kind_cluster_name": runner.cluster, "platform_public_port": runner.host_port}
+    RUN_VARS_FILE.write_text(json.dumps(run_vars, indent=2) + "\n")  # JSON is YAML
+    runner.report.facts["cluster"] = {"name": runner.cluster, "url": runner.host_url}
+    print(f"[e2e] cluster {runner.cluster}, ingress on {runner.host_url}", flush=True)
+
+
+def diagnostics(runner: Runner) -> None:
+    """What a failed run's cluster looked like, kept in .build/e2e/ after the cluster is gone."""
+    parts = []
+    for command in (
+        ("kubectl", "get", "nodes,pods,hpa,apiservices", "-A", "-o", "wide"),
+        ("kubectl", "get", "events", "-A", "--sort-by=.lastTimestamp"),
+    ):
+        result = runner.run(*command, check=False)
+        parts.append(f"$ {' '.join(command)}\n{result.stdout}{result.stderr}")
+    (BUILD / "diagnostics.txt").write_text("\n".join(parts))
+    print(f"[e2e] cluster state saved to {(BUILD / 'diagnostics.txt').relative_to(REPO)}", flush=True)
+
+
+def cluster_checks(runner: Runner) -> None:
+    report = runner.report
+    names = runner.names
+    nodes = runner.kubectl_json("get", "nodes")["items"]
+    summary = []
+    for node in nodes:
+        labels = node["metadata"]["labels"]
+        summary.append(
+            {
+                "name": node["metadata"]["name"],
+                "role": "control-plane" if "node-role.kubernetes.io/control-plane" in labels else "worker",
+                "ready": any(c["type"] == "Ready" and c["status"] == "True" for c in node["status"]["conditions"]),
+                "labels": {
+                    k: v for k, v in labels.items() if not k.startswith(("kubernetes.io/", "beta.kubernetes.io/"))
+                },
+                "taints": [f"{t['key']}={t.get('value', '')}:{t['effect']}" for t in node["spec"].get("taints", [])],
+                "kubelet": node["status"]["nodeInfo"]["kubeletVersion"],
+            }
+        )
+    report.facts["nodes"] = summary
+    roles = [n["role"] for n in summary]
+    workers = int(names["kind_cluster_workers"])
+    report.check(
+        f"1 control-plane and {workers} workers, all Ready",
+        roles.count("control-plane") == 1 and roles.count("worker") == workers and all(n["ready"] for n in summary),
+        summary,
+    )
+    label, taint = names["kind_cluster_gpu_label"], names["kind_cluster_gpu_taint"]
+    gpu = [n for n in summary if n["labels"].get(label["key"]) == str(label["value"])]
+    report.check(
+        f"{names['kind_cluster_gpu_workers']} worker(s) labelled and tainted as simulated GPU nodes",
+        len(gpu) == int(names["kind_cluster_gpu_workers"])
+        and all(f"{taint['key']}={taint['value']}:{taint['effect']}" in n["taints"] for n in gpu),
+        gpu,
+    )
+
+    pods = runner.kubectl_json("get", "pods", "--all-namespaces")["items"]
+    not_ready = [
+        f"{p['metadata']['namespace']}/{p['metadata']['name']}"
+        for p in pods
+        if p["status"].get("phase") != "Succeeded"
+        and not any(c["type"] == "Ready" and c["status"] == "True" for c in p["status"].get("conditions", []))
+    ]
+    report.facts["pods"] = sorted(f"{p['metadata']['namespace']}/{p['metadata']['name']}" for p in pods)
+    report.check("every pod Ready", not not_ready, not_ready or f"{len(pods)} pods")
+    report.facts["model_pods"] = {
+        p["metadata"]["name"]: p["spec"].get("nodeName")
+        for p in pods
+        if p["metadata"]["namespace"] == names["sentiment_app_namespace"]
+    }
+
+    # The role's own checks: the HPA's custom metric is served for the pods, the ingress answers from the host.
+    recap = runner.playbook("site.yml", "site-verify.log", "--tags", "verify")
+    report.check(
+        "sentiment_app verify: custom metric served for the pods, /predict answers through Traefik on the host port",
+        recap["failed"] == 0 and recap["ok"] > 0,
+        recap,
+    )
+
+
+def load(runner: Runner) -> None:
+    runner.playbook("load.yml", "load.log")
+    result = json.loads((REPO / ".build" / "load-report.json").read_text())
+    runner.report.facts["load"] = result
+    hpa, hey = result["hpa"], result["hey"]
+    runner.report.check(
+        "HPA rose above its minimum under load",
+        int(hpa["peak_replicas"]) > int(hpa["min_replicas"]),
+        {"min": hpa["min_replicas"], "peak": hpa["peak_replicas"], "first_scale_out_s": hpa["first_scale_out_s"]},
+    )
+    runner.report.check(
+        "hey saw only 2xx and no errors under load",
+        hey["non_2xx"] == 0 and hey["error_count"] == 0,
+        {"status_codes": hey["status_codes"], "errors": hey["errors"]},
+    )
+
+
+def drift(runner: Runner) -> None:
+    runner.playbook("drift.yml", "drift.log", "-e", "drift_wait_for_firing=0")
+    result = json.loads((REPO / ".build" / "drift-report.json").read_text())
+    runner.report.facts["drift"] = result
+    runner.report.check(
+        "drift stays low on held-out reviews and crosses 0.25 on shifted traffic; SentimentModelDrift pending",
+        max(result["psi_in_distribution"].values()) < 0.1
+        and max(result["psi_shifted"].values()) > 0.25
+        and bool({"pending", "firing"} & set(result["alert_states"])),
+        result,
+    )
+
+
+def idempotence(runner: Runner) -> None:
+    recap = runner.playbook("site.yml", "site-second-run.log")
+    runner.report.facts["second_run_recap"] = recap
+    runner.report.check("second site.yml run changes nothing", recap["changed"] == 0 and recap["failed"] == 0, recap)
+
+
+def rolling_restart(runner: Runner) -> None:
+    hey = subprocess.Popen(
+        [
+            "hey",
+            "-z",
+            "60s",
+            "-c",
+            "8",
+            "-m",
+            "POST",
+            "-T",
+            "application/json",
+            "-host",
+            runner.names["sentiment_app_host"],
+            "-d",
+            json.dumps({"text": "Steady traffic while the pods roll."}),
+            f"{runner.host_url}/predict",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=runner.env,
+    )
+    time.sleep(5)
+    deployment = ["-n", runner.names["sentiment_app_namespace"], f"deployment/{runner.names['sentiment_app_name']}"]
+    runner.run("kubectl", "rollout", "restart", *deployment)
+    runner.run("kubectl", "rollout", "status", *deployment, "--timeout=300s")
+    output, _ = hey.communicate(timeout=180)
+    (BUILD / "rolling-restart-hey.log").write_text(output)
+    result = hey_report(output)
+    runner.report.facts["rolling_restart"] = result
+    runner.report.check(
+        "no failed request during a rolling restart under load",
+        result["responses"] > 0 and result["non_2xx"] == 0 and result["error_count"] == 0,
+        {"responses": result["responses"], "status_codes": result["status_codes"], "errors": result["errors"]},
+    )
+
+
+def summary(report: Report) -> str:
+    lines = ["# e2e summary", "", "| stage | seconds |", "|---|---|"]
+    lines += [f"| {name} | {seconds} |" for name, seconds in report.stages.items()]
+    lines += ["", "| check | result |", "|---|---|"]
+    lines += [f"| {c.name} | {'PASS' if c.ok else 'FAIL'} |" for c in report.checks]
+    load = report.facts.get("load")
+    if load:
+        samples = load["hpa"]["samples"]
+        lines += [
+            "",
+            "HPA timeline (s: current/desired/ready): "
+            + "  ".join(f"{s['t']:.0f}:{s['current']}/{s['desired']}/{s['ready']}" for s in samples),
+            f"hey: {load['hey']['requests_per_second']:.0f} req/s, p99 {load['hey']['p99_seconds'] * 1000:.0f} ms, "
+            f"status codes {load['hey']['status_codes']}",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--skip-build", action="store_true", help="images are built already")
+    parser.add_argument("--keep", action="store_true", help="leave the cluster up at the end (delete it with --down)")
+    parser.add_argument("--down", action="store_true", help="only delete the cluster an earlier run of this clone left")
+    args = parser.parse_args()
+    report = Report()
+    runner = Runner(report, cluster=f"sentiment-e2e-{secrets.token_hex(3)}", host_port=free_port())
+    if args.down:
+        delete_recorded_cluster(runner)
+        return 0
+    try:
+        if not args.skip_build:
+            runner.stage("build binaries and images", build, runner)
+        delete_recorded_cluster(runner)
+        start_run(runner)
+        runner.names = runner.inventory(*INVENTORY_NAMES)
+        recap = runner.stage("site.yml (first run)", runner.playbook, "site.yml", "site-first-run.log")
+        report.facts["first_run_recap"] = recap
+        runner.stage("cluster checks", cluster_checks, runner)
+        runner.stage("load.yml", load, runner)
+        runner.stage("drift.yml", drift, runner)
+        runner.stage("site.yml (second run)", idempotence, runner)
+        runner.stage("rolling restart under load", rolling_restart, runner)
+    except Exception as exc:  # noqa: BLE001 - recorded in the report, then the exit status says it
+        report.check("e2e ran to the end", False, str(exc)[-3000:])
+    passed = bool(report.checks) and all(c.ok for c in report.checks)
+    if CLUSTER_FILE.exists():
+        if not passed:
+            diagnostics(runner)
+        if args.keep:
+            kubeconfig = (BUILD / "kubeconfig").relative_to(REPO)
+            print(f"[e2e] kept cluster {runner.cluster} (KUBECONFIG={kubeconfig}); `make e2e-down` deletes it")
+        else:
+            runner.stage("delete the cluster", delete_recorded_cluster, runner)
+    (REPO / "e2e-report.json").write_text(json.dumps(asdict(report), indent=2, default=str) + "\n")
+    text = summary(report)
+    (BUILD / "summary.md").write_text(text)
+    print(text)
+    return 0 if passed else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
