@@ -17,7 +17,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -30,6 +29,7 @@ import httpx
 import pytest
 import yaml
 from infra import REPO, load_documents, render
+from svc import free_port
 
 from sentiment_training.data import shifted_domains
 
@@ -55,12 +55,6 @@ kube_horizontalpodautoscaler_spec_min_replicas{{namespace="{NAMESPACE}",horizont
 """
 
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_for(url: str, process: subprocess.Popen, timeout: float = 60) -> None:

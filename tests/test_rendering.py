@@ -10,6 +10,8 @@ import pytest
 import yaml
 from infra import COLLECTION, MANIFESTS, load_documents, render
 
+from sentiment_service.api import create_app
+
 KIND_SCHEMA = json.loads((COLLECTION / "molecule" / "kind-cluster-v1alpha4.json").read_text())
 
 
@@ -84,3 +86,15 @@ def test_default_inventory_shape(committed_documents) -> None:
     assert {"cpu", "memory"} <= set(resources["requests"]) & set(resources["limits"])
     hpa = next(d for d in committed_documents if d["kind"] == "HorizontalPodAutoscaler")
     assert hpa["spec"]["metrics"][0]["type"] == "Pods"  # the custom metric comes first
+
+
+def test_ingress_routes_only_paths_the_service_serves(committed_documents) -> None:
+    """The role's exposure list and the service's router agree; /metrics never leaves the cluster."""
+    served = create_app().state.route_paths
+    ingress = next(
+        d for d in committed_documents if d["kind"] == "Ingress" and d["metadata"]["namespace"] == "sentiment"
+    )
+    exposed = {path["path"] for rule in ingress["spec"]["rules"] for path in rule["http"]["paths"]}
+    assert exposed <= served
+    assert "/metrics" not in exposed
+    assert {"/predict", "/health", "/ready"} <= exposed

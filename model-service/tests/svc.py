@@ -19,6 +19,7 @@ DATA_CACHE = SERVICE_DIR / ".cache" / "data"
 
 
 def free_port() -> int:
+    """A loopback port nothing listens on now (the caller binds it moments later)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]

@@ -23,7 +23,6 @@ import json
 import os
 import re
 import secrets
-import socket
 import subprocess
 import sys
 import time
@@ -36,8 +35,10 @@ AIRGAP_DIR = REPO / "airgap"
 BUILD = REPO / ".build" / "e2e"
 INVENTORIES = ["-i", "inventory/default", "-i", "tests/e2e/inventory"]
 sys.path.insert(0, str(REPO / ".collections"))
+sys.path.insert(0, str(REPO / "model-service" / "tests"))
 # The same parser load.yml uses.
 from ansible_collections.sentiment.platform.plugins.filter.hey_report import hey_report  # noqa: E402
+from svc import free_port  # noqa: E402  (a loopback port: kind binds it when it creates the cluster)
 
 LISTEN_ADDRESS = "127.0.0.1"
 # What the checks read from the inventory.
@@ -173,13 +174,6 @@ def build(runner: Runner) -> None:
         "airgap/host/prepare-host.sh",
     ):
         runner.run(script, log=Path(script).name + ".log")
-
-
-def free_port() -> int:
-    """A host port nothing listens on now (kind binds it when it creates the cluster, moments later)."""
-    with socket.socket() as probe:
-        probe.bind((LISTEN_ADDRESS, 0))
-        return probe.getsockname()[1]
 
 
 def delete_cluster(runner: Runner, name: str) -> None:

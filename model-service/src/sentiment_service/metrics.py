@@ -14,13 +14,14 @@ exact; each pod is one scrape target. Names the case study asks for:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from .drift import DriftWindow
+from .model import Scored
 
 # No `*_created` series: Prometheus does not need them and they double the series count.
 disable_created_metrics()
@@ -111,15 +112,38 @@ class ServiceMetrics:
         self._version: str | None = None
         r.register(_DriftCollector(lambda: self._window, lambda: self._version))
 
-    def attach_model(self, version: str, name: str, window: DriftWindow) -> None:
+    def attach_model(self, version: str, name: str, window: DriftWindow) -> ModelRecorder:
+        """Register the loaded model; the returned recorder is the one place its samples are recorded."""
         self._version = version
         self._window = window
         self.model_info.labels(model_version=version, model_name=name).set(1)
-        # Pre-create label sets so dashboards and rate() see zeros instead of missing series. The
-        # autoscaler's metric (prometheus-adapter) only exists once its series does: a pod that has
+        # The autoscaler's metric (prometheus-adapter) only exists once its series does: a pod that has
         # served no /predict yet must report 0 requests per second, not "unknown".
         self.http_requests.labels(method="POST", route="/predict", status="200")
-        for label in ("negative", "positive"):
-            self.predictions.labels(label=label, model_version=version)
-        self.inference_latency.labels(model_version=version)
-        self.batch_size.labels(model_version=version)
+        return ModelRecorder(self, version, window)
+
+
+class ModelRecorder:
+    """The metric children of one model version, created once (so dashboards and rate() see zeros
+    instead of missing series from the start), and the drift window its predictions go to."""
+
+    def __init__(self, metrics: ServiceMetrics, version: str, window: DriftWindow) -> None:
+        self._predicted = {
+            label: metrics.predictions.labels(label=label, model_version=version) for label in ("negative", "positive")
+        }
+        self._batch_size = metrics.batch_size.labels(model_version=version)
+        self._text_length = metrics.text_length.labels(model_version=version)
+        self._latency = metrics.inference_latency.labels(model_version=version)
+        self._window = window
+
+    def record_batch(self, texts: Sequence[str], results: Sequence[Scored]) -> None:
+        """One model call: its size, each text's label and length, and the drift window."""
+        self._batch_size.observe(len(texts))
+        for text, result in zip(texts, results, strict=True):
+            self._predicted[result.label].inc()
+            self._text_length.observe(len(text))
+        self._window.add(results, texts)
+
+    def observe_latency(self, seconds: float) -> None:
+        """One request: from handing its texts to the batcher until their results came back."""
+        self._latency.observe(seconds)

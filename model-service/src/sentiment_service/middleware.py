@@ -2,33 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import time
+from collections.abc import Iterable
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .errors import send_error
 from .metrics import ServiceMetrics
 
-KNOWN_ROUTES = frozenset({"/predict", "/health", "/ready", "/metrics", "/model", "/docs", "/openapi.json"})
 JSON_TYPES = ("application/json",)
-
-
-def route_label(path: str) -> str:
-    """Bounded label values: unknown paths share one label instead of one series each."""
-    return path if path in KNOWN_ROUTES else "unmatched"
-
-
-def error_body(kind: str, message: str) -> tuple[bytes, list[tuple[bytes, bytes]]]:
-    body = json.dumps({"error": {"type": kind, "message": message, "details": []}}).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    return body, headers
-
-
-async def send_error(send: Send, status: int, kind: str, message: str) -> None:
-    body, headers = error_body(kind, message)
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
 
 
 class BodyTooLarge(HTTPException):
@@ -88,17 +71,25 @@ class RequestGuardMiddleware:
 
 
 class HttpMetricsMiddleware:
-    """Counts requests by route and status, times them, and tracks requests in flight."""
+    """Counts requests by route and status, times them, and tracks requests in flight.
 
-    def __init__(self, app: ASGIApp, metrics: ServiceMetrics) -> None:
+    ``routes`` are the app's own paths (create_app passes its router's): any other path shares the
+    label ``unmatched``, so a scanner cannot create one series per path it tries.
+    """
+
+    def __init__(self, app: ASGIApp, metrics: ServiceMetrics, routes: Iterable[str]) -> None:
         self.app = app
         self.metrics = metrics
+        self.routes = frozenset(routes)
+
+    def route_label(self, path: str) -> str:
+        return path if path in self.routes else "unmatched"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        route = route_label(scope["path"])
+        route = self.route_label(scope["path"])
         method = scope["method"]
         status = 500  # if the app dies before answering, that is what the client sees
         started = time.perf_counter()

@@ -4,7 +4,7 @@ Training (``sentiment_training``) fits a scikit-learn pipeline and compiles it i
 ``model.json``: per n-gram its IDF weight and its logistic-regression coefficient.
 Serving needs only the Python standard library, so the runtime image carries no
 NumPy/SciPy/scikit-learn (hundreds of MB) and starts in well under a second.
-``tests/test_model_quality.py`` proves the probabilities equal scikit-learn's
+``tests/test_model.py`` proves the probabilities equal scikit-learn's
 ``predict_proba`` on every held-out text.
 """
 
@@ -155,10 +155,13 @@ class SentimentModel:
         self._known_tokens = frozenset(g for b in words for g in b.index if " " not in g)
 
     @classmethod
-    def load(cls, model_dir: Path, word_cache_size: int = DEFAULT_WORD_CACHE_SIZE) -> SentimentModel:
-        """Load ``model.json``; refuse it unless its sha256 matches ``model_card.json``."""
+    def load(
+        cls, model_dir: Path, word_cache_size: int = DEFAULT_WORD_CACHE_SIZE, card: dict | None = None
+    ) -> SentimentModel:
+        """Load ``model.json``; refuse it unless its sha256 matches the model card (``card``, if the
+        caller read it already, else ``model_card.json``)."""
         artifact_path = model_dir / ARTIFACT_FILE
-        card = load_card(model_dir)
+        card = load_card(model_dir) if card is None else card
         try:
             raw = artifact_path.read_bytes()
         except OSError as exc:

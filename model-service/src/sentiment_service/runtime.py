@@ -1,0 +1,96 @@
+"""The loaded model and what serves it: card, model, drift window, metrics recorder, micro-batcher."""
+
+from __future__ import annotations
+
+import gc
+import logging
+import time
+from typing import Any
+
+from .batching import BatcherClosed, MicroBatcher
+from .drift import DriftWindow, reference_shares
+from .metrics import ModelRecorder, ServiceMetrics
+from .model import ModelLoadError, Scored, SentimentModel, load_card
+from .schemas import Prediction
+from .settings import Settings
+
+log = logging.getLogger("sentiment_service")
+
+WARMUP_TEXTS = ["A warm, funny and beautifully acted film.", "Dull, predictable and far too long."]
+
+
+class ModelNotReady(RuntimeError):
+    """The model is not loaded (yet, or it failed its checks), or it is shutting down."""
+
+
+class Runtime:
+    """``ready`` only once the model is loaded, verified against its card and warmed up."""
+
+    def __init__(self, settings: Settings, metrics: ServiceMetrics) -> None:
+        self.settings = settings
+        self.metrics = metrics
+        self.model: SentimentModel | None = None
+        self.card: dict[str, Any] = {}
+        self.batcher: MicroBatcher[Scored] | None = None
+        self.recorder: ModelRecorder | None = None
+        self.ready = False
+        self.not_ready_reason = "starting"
+
+    def load(self) -> None:
+        started = time.perf_counter()
+        model_dir = self.settings.model_dir
+        try:
+            self.card = load_card(model_dir)
+            self.model = SentimentModel.load(model_dir, self.settings.word_cache_size, card=self.card)
+            window = DriftWindow(
+                reference_shares(self.card["reference"]),
+                max_samples=self.settings.drift_window_size,
+                max_age_s=self.settings.drift_window_seconds,
+            )
+        except (ModelLoadError, KeyError, ValueError) as exc:
+            self.not_ready_reason = f"model not loaded: {exc}"
+            log.error("refusing to become ready: %s", self.not_ready_reason)
+            return
+        self.model.score_batch(WARMUP_TEXTS)  # warm-up: first-call costs are paid before traffic
+        # The model is ~100k long-lived objects: move them out of the cyclic GC's reach, or every
+        # full collection walks them all and stalls requests for tens of milliseconds.
+        gc.collect()
+        gc.freeze()
+        self.recorder = self.metrics.attach_model(self.model.version, self.card.get("model_name", "unknown"), window)
+        self.batcher = MicroBatcher(
+            self.model.score_batch,
+            max_size=self.settings.batch_max_size,
+            max_wait_s=self.settings.batch_max_wait_ms / 1000.0,
+            on_batch=self.recorder.record_batch,
+        )
+        self.batcher.start()
+        self.ready = True
+        self.not_ready_reason = ""
+        self.metrics.model_ready.set(1)
+        log.info(
+            "model %s ready: %d features, loaded and warmed up in %.0f ms",
+            self.model.version,
+            self.model.n_features,
+            (time.perf_counter() - started) * 1000,
+        )
+
+    async def stop(self) -> None:
+        self.ready = False
+        self.metrics.model_ready.set(0)
+        if self.batcher is not None:
+            await self.batcher.stop()
+
+    async def predict(self, texts: list[str]) -> list[Prediction]:
+        if not self.ready or self.batcher is None or self.model is None or self.recorder is None:
+            raise ModelNotReady(self.not_ready_reason or "model not ready")
+        started = time.perf_counter()
+        try:
+            results = await self.batcher.submit(texts)
+        except BatcherClosed as exc:
+            raise ModelNotReady(str(exc)) from exc
+        self.recorder.observe_latency(time.perf_counter() - started)
+        version = self.model.version
+        return [
+            Prediction(label=r.label, score=r.p_positive, confidence=r.confidence, model_version=version)
+            for r in results
+        ]
