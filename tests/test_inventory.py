@@ -168,7 +168,7 @@ def test_inventory_wires_each_cross_role_fact_to_its_owner() -> None:
         "sentiment_app_gpu_label": "{{ kind_cluster_gpu_label }}",
         "sentiment_app_gpu_taint": "{{ kind_cluster_gpu_taint }}",
         "sentiment_app_hpa_metric": "{{ custom_metrics_request_rate_metric }}",
-        "sentiment_app_kind_cluster": "{{ kind_cluster_name }}",
+        "sentiment_app_kind_cluster": "{{ kind_cluster_name if kind_cluster_enabled else '' }}",
         "sentiment_app_ingress_class": "{{ ingress_class_name }}",
         "monitoring_request_rate_window": "{{ custom_metrics_rate_window }}",
         "monitoring_app_namespace": "{{ sentiment_app_namespace }}",

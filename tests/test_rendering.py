@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import jsonschema
@@ -48,6 +49,40 @@ def test_changing_workers_and_hpa_target_changes_only_those_manifests(rerendered
     hpa = next(d for d in load_documents(rerendered / "sentiment_app") if d["kind"] == "HorizontalPodAutoscaler")
     assert hpa["spec"]["metrics"][0]["pods"]["target"]["averageValue"] == "77"
     assert hpa["spec"]["maxReplicas"] == 8
+
+
+@pytest.mark.slow
+def test_registry_mirrors_reach_the_node_config(tmp_path: Path) -> None:
+    overrides = tmp_path / "mirrors.yml"
+    overrides.write_text(
+        yaml.safe_dump(
+            {
+                "kind_cluster_registry_mirrors": [
+                    {"registry": "docker.io", "endpoint": "https://harbor.example.com/v2/dockerhub-proxy"},
+                    {"registry": "quay.io", "endpoint": "http://mirror.internal:5000"},
+                ]
+            }
+        )
+    )
+    render(tmp_path / "out", overrides)
+    kind_config = yaml.safe_load((tmp_path / "out" / "kind_cluster" / "kind-config.yaml").read_text())
+    jsonschema.validate(kind_config, KIND_SCHEMA)
+    assert kind_config["containerdConfigPatches"] == [
+        '[plugins."io.containerd.grpc.v1.cri".registry]\n  config_path = "/etc/containerd/certs.d"'
+    ]
+
+
+@pytest.mark.slow
+def test_existing_cluster_with_a_registry_renders_no_kind_config(tmp_path: Path) -> None:
+    overrides = tmp_path / "existing.yml"
+    overrides.write_text(
+        yaml.safe_dump({"kind_cluster_enabled": False, "sentiment_app_image_registry": "registry.example.com/ml"})
+    )
+    render(tmp_path / "out", overrides)
+    assert not (tmp_path / "out" / "kind_cluster" / "kind-config.yaml").exists()
+    deployment = next(d for d in load_documents(tmp_path / "out" / "sentiment_app") if d["kind"] == "Deployment")
+    image = deployment["spec"]["template"]["spec"]["containers"][0]["image"]
+    assert re.fullmatch(r"registry\.example\.com/ml/sentiment-service:[0-9a-f]{12}", image), image
 
 
 def test_committed_kind_config_matches_kinds_fields() -> None:

@@ -79,3 +79,10 @@ def test_factory_pins_restate_no_platform_pin() -> None:
 def test_makefile_builds_promtool_of_the_deployed_prometheus() -> None:
     out = subprocess.run(["make", "-n", "-p", "help"], cwd=REPO, capture_output=True, text=True, check=False).stdout
     assert f"PROMETHEUS_VERSION := {tag(PINS['prometheus_image'])}" in out
+
+
+def test_dockerfile_default_base_is_the_pinned_python_image() -> None:
+    for dockerfile in ("model-service/Dockerfile", "model-service/bench/Dockerfile.naive"):
+        text = (REPO / dockerfile).read_text()
+        assert f"ARG PYTHON_IMAGE={PINS['python_image']}\n" in text, dockerfile
+    assert "@sha256:" in PINS["python_image"]
