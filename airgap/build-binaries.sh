@@ -8,7 +8,7 @@ require_cmd go nice
 ensure_cmds jq:jq
 
 ALL_TARGETS=(own kind kubernetes containerd runc crictl cni-plugins etcd coredns local-path-provisioner
-  traefik prometheus prometheus-adapter metrics-server)
+  traefik prometheus prometheus-adapter metrics-server docker-engine buildx registry)
 
 # origin_hash MODULE@VERSION: the VCS commit the proxy records for a version ("" when it has none).
 origin_hash() { (cd "$AIRGAP_WORK_DIR" && go mod download -json "$1") | jq -r '.Origin.Hash // empty'; }
@@ -242,6 +242,47 @@ build_metrics_server() {
     ./cmd/metrics-server
   "$out/metrics-server" --version
   finish metrics-server "$METRICS_SERVER_VERSION"
+}
+
+build_docker_engine() {
+  # dockerd and docker-proxy of the e2e host's engine; static and without cgo (so without the btrfs and
+  # zfs graph drivers, which the containerd image store does not use), tags as moby's hack/make.sh sets them.
+  built docker-engine "$DOCKER_ENGINE_VERSION" && return 0
+  local out rev pkg=github.com/moby/moby/v2
+  out=$(bin_dir docker-engine "$DOCKER_ENGINE_VERSION")
+  rev=$(origin_hash "$pkg@$DOCKER_ENGINE_VERSION")
+  go_build_in_module "$pkg" "$DOCKER_ENGINE_VERSION" "$out" \
+    -tags "netgo osusergo static_build nri_no_wasm exclude_graphdriver_btrfs exclude_graphdriver_zfs" \
+    -ldflags "-s -w -X $pkg/dockerversion.Version=$DOCKER_ENGINE_REPORTED_VERSION -X $pkg/dockerversion.GitCommit=${rev:0:7}" \
+    ./cmd/dockerd ./cmd/docker-proxy
+  "$out/dockerd" --version
+  finish docker-engine "$DOCKER_ENGINE_VERSION"
+}
+
+build_buildx() {
+  # The docker CLI's BuildKit front end (a CLI plugin): `docker buildx build`, as Docker Desktop and
+  # Engine packages ship it.
+  built buildx "$BUILDX_VERSION" && return 0
+  local out rev pkg=github.com/docker/buildx
+  out=$(bin_dir buildx "$BUILDX_VERSION")
+  rev=$(origin_hash "$pkg@$BUILDX_VERSION")
+  go_build_in_module "$pkg" "$BUILDX_VERSION" "$out" \
+    -ldflags "-s -w -X $pkg/version.Version=$BUILDX_VERSION -X $pkg/version.Revision=${rev:0:12} -X $pkg/version.Package=$pkg" \
+    ./cmd/buildx
+  mv "$out/buildx" "$out/docker-buildx"
+  "$out/docker-buildx" version
+  finish buildx "$BUILDX_VERSION"
+}
+
+build_registry() {
+  # CNCF distribution's registry server: the local registry beside the e2e cluster.
+  built registry "$REGISTRY_VERSION" && return 0
+  local out pkg=github.com/distribution/distribution/v3
+  out=$(bin_dir registry "$REGISTRY_VERSION")
+  go_build_in_module "$pkg" "$REGISTRY_VERSION" "$out" \
+    -ldflags "-s -w -X $pkg/version.version=$REGISTRY_VERSION" ./cmd/registry
+  "$out/registry" --version
+  finish registry "$REGISTRY_VERSION"
 }
 
 targets=("$@")

@@ -3,9 +3,10 @@
 #   - component images from the binaries of build-binaries.sh, each `docker import`ed from a small rootfs
 #     (static binary + CA bundle + /etc/passwd; a Debian rootfs where iptables is needed);
 #   - the kind node image: debootstrap rootfs + kind's base files (read from kind's module at build time)
-#     + containerd/runc/CNI/crictl + kubeadm/kubelet/kubectl + the control-plane, CNI and storage images and
-#     the platform's images (Traefik, Prometheus, prometheus-adapter, metrics-server) imported into containerd's
-#     k8s.io namespace, committed with `docker commit` as kind's own build does.
+#     + containerd/runc/CNI/crictl + kubeadm/kubelet/kubectl + the control-plane, CNI and storage images
+#     imported into containerd's k8s.io namespace, committed with `docker commit` as kind's own build does;
+#   - the platform's images (Traefik, Prometheus, prometheus-adapter, metrics-server, the registry) under their
+#     upstream names: publish.sh puts them into the local registry the cluster's mirrors point at.
 # Every image carries the label $AIRGAP_RECIPE_LABEL (hash of these scripts, versions.env and our sources)
 # and is saved under $AIRGAP_CACHE_DIR/images: a rerun loads or keeps it instead of rebuilding.
 # Usage: build-images.sh [all|rootfs]   (rootfs: only the debootstrap tarballs; needs no Go binaries)
@@ -232,6 +233,22 @@ build_metrics_server_image() {
   import_rootfs "$dir" "$METRICS_SERVER_IMAGE" "$RECIPE" --change 'USER 65534' --change 'ENTRYPOINT ["/metrics-server"]'
 }
 
+build_registry_image() {
+  # Upstream layout (distribution's Dockerfile): /bin/registry, /etc/distribution/config.yml, data in
+  # /var/lib/registry, port 5000, ENTRYPOINT registry serve <config>. Our config: filesystem storage,
+  # deletes allowed, no auth (it listens on the host's loopback and the kind network only).
+  local dir
+  dir=$(tiny_rootfs)
+  install -m 0755 "$(bin_dir registry "$REGISTRY_VERSION")/registry" "$dir/bin/registry"
+  install -d -m 0755 "$dir/etc/distribution" "$dir/var/lib/registry"
+  printf '%s\n' 'version: 0.1' 'log: {fields: {service: registry}}' \
+    'storage: {filesystem: {rootdirectory: /var/lib/registry}, delete: {enabled: true}}' \
+    'http: {addr: ":5000", headers: {X-Content-Type-Options: [nosniff]}}' >"$dir/etc/distribution/config.yml"
+  import_rootfs "$dir" "$REGISTRY_IMAGE" "$RECIPE" --change "$PATH_ENV" --change 'EXPOSE 5000' \
+    --change 'VOLUME ["/var/lib/registry"]' --change 'ENTRYPOINT ["registry"]' \
+    --change 'CMD ["serve", "/etc/distribution/config.yml"]'
+}
+
 # check_image TAG EXPECT [docker run args...]: run the image (no network) and require EXPECT in its output
 # (the exit status is not checked: some checks run a daemon without its configuration on purpose).
 check_image() {
@@ -254,9 +271,9 @@ NODE_COMPONENT_IMAGES=(
   "$LOCAL_PATH_PROVISIONER_IMAGE"
   "$LOCAL_PATH_HELPER_IMAGE"
 )
-# The platform's third-party images, preloaded too: the product's manifests use imagePullPolicy IfNotPresent
-# and nothing can be pulled here (tests/e2e/inventory relies on this).
-NODE_PLATFORM_IMAGES=("$TRAEFIK_IMAGE" "$PROMETHEUS_IMAGE" "$PROMETHEUS_ADAPTER_IMAGE" "$METRICS_SERVER_IMAGE")
+# The platform's third-party images are not in the node image: the cluster pulls them under their upstream
+# names through its registry mirrors, from the local registry publish.sh fills, as a user's cluster pulls them.
+PLATFORM_IMAGES=("$TRAEFIK_IMAGE" "$PROMETHEUS_IMAGE" "$PROMETHEUS_ADAPTER_IMAGE" "$METRICS_SERVER_IMAGE" "$REGISTRY_IMAGE")
 
 build_component_images() {
   local name
@@ -288,6 +305,8 @@ build_component_images() {
   check_image "$PROMETHEUS_ADAPTER_IMAGE" "--prometheus-url" "$PROMETHEUS_ADAPTER_IMAGE" --help
   ensure_image "$METRICS_SERVER_IMAGE" "$RECIPE" build_metrics_server_image
   check_image "$METRICS_SERVER_IMAGE" "$METRICS_SERVER_VERSION" "$METRICS_SERVER_IMAGE" --version
+  ensure_image "$REGISTRY_IMAGE" "$RECIPE" build_registry_image
+  check_image "$REGISTRY_IMAGE" "$REGISTRY_VERSION" "$REGISTRY_IMAGE" --version
 }
 
 # ---------------------------------------------------------------------------------------------------
@@ -394,14 +413,14 @@ build_node_image() {
     [[ $i -lt 30 ]] || { docker exec "$cid" tail -n 30 /var/log/containerd-build.log >&2; die "containerd did not start in $cid"; }
     sleep 1
   done
-  for tag in "${NODE_COMPONENT_IMAGES[@]}" "${NODE_PLATFORM_IMAGES[@]}"; do
+  for tag in "${NODE_COMPONENT_IMAGES[@]}"; do
     log "node image: importing $tag"
     docker exec -i "$cid" ctr --namespace=k8s.io images import --label=io.cri-containerd.pinned=pinned \
       --all-platforms --no-unpack --digests - <"$(image_tar "$tag" "$RECIPE")" >/dev/null
   done
   refs=$(docker exec "$cid" ctr --namespace=k8s.io images list -q)
   missing=
-  for tag in "${NODE_COMPONENT_IMAGES[@]}" "${NODE_PLATFORM_IMAGES[@]}"; do grep -qxF "$tag" <<<"$refs" || missing+=" $tag"; done
+  for tag in "${NODE_COMPONENT_IMAGES[@]}"; do grep -qxF "$tag" <<<"$refs" || missing+=" $tag"; done
   [[ -z $missing ]] || die "node image lacks:$missing (has: $(tr '\n' ' ' <<<"$refs"))"
   docker exec "$cid" bash -c 'pkill -x containerd; for i in $(seq 50); do pgrep -x containerd >/dev/null || break; sleep 0.2; done
     rm -rf /run/containerd /var/log/containerd-build.log /tmp/* /root/.bash_history'
@@ -438,7 +457,7 @@ require_binaries() {
     runc:"$RUNC_VERSION" crictl:"$CRICTL_VERSION" cni-plugins:"$CNI_PLUGINS_VERSION" etcd:"$ETCD_VERSION" \
     coredns:"$COREDNS_VERSION" local-path-provisioner:"$LOCAL_PATH_PROVISIONER_VERSION" traefik:"$TRAEFIK_VERSION" \
     prometheus:"$PROMETHEUS_VERSION" prometheus-adapter:"$PROMETHEUS_ADAPTER_VERSION" \
-    metrics-server:"$METRICS_SERVER_VERSION"; do
+    metrics-server:"$METRICS_SERVER_VERSION" registry:"$REGISTRY_VERSION"; do
     built "${pair%%:*}" "${pair#*:}" || die "binaries ${pair%%:*} ${pair#*:} not built: run airgap/build-binaries.sh first"
   done
 }
@@ -455,7 +474,7 @@ case ${1:-all} in
     stage "images:node" ensure_image "$NODE_IMAGE" "$RECIPE" build_node_image
     check_node_image
     log "images ready:"
-    printf '  %s\n' "${NODE_COMPONENT_IMAGES[@]}" "${NODE_PLATFORM_IMAGES[@]}" "$NODE_IMAGE" >&2
+    printf '  %s\n' "${NODE_COMPONENT_IMAGES[@]}" "${PLATFORM_IMAGES[@]}" "$NODE_IMAGE" >&2
     ;;
   *) die "usage: $0 [all|rootfs]" ;;
 esac

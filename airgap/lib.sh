@@ -18,6 +18,15 @@ mkdir -p "$AIRGAP_BIN_DIR" "$AIRGAP_IMAGE_DIR" "$AIRGAP_ROOTFS_DIR" "$AIRGAP_WOR
 # One timings file per top-level invocation; nested scripts append to the same one.
 export AIRGAP_TIMINGS_FILE=${AIRGAP_TIMINGS_FILE:-$AIRGAP_CACHE_DIR/timings/$(date +%Y%m%dT%H%M%S)-$$.tsv}
 
+# The factory's Docker engine (host/start-engine.sh): Docker Engine 29 with the containerd image store on
+# a socket of its own, the current context of a private DOCKER_CONFIG. Every docker and kind call of the
+# factory, the e2e run and CI goes there; the default socket, /etc/docker and ~/.docker are never touched.
+AIRGAP_STATE_DIR=${AIRGAP_STATE_DIR:-/var/lib/sentiment-airgap}
+AIRGAP_RUN_DIR=${AIRGAP_RUN_DIR:-/run/sentiment-airgap}
+AIRGAP_DOCKER_SOCKET=$AIRGAP_RUN_DIR/docker.sock
+AIRGAP_DOCKER_CONTEXT=sentiment-airgap
+export DOCKER_CONFIG=${AIRGAP_DOCKER_CONFIG:-$AIRGAP_CACHE_DIR/docker-config}
+
 # Go: everything cached under AIRGAP_CACHE_DIR, never a toolchain download, the proxy only.
 export GOMODCACHE=$AIRGAP_CACHE_DIR/gomod
 export GOCACHE=$AIRGAP_CACHE_DIR/gobuild

@@ -27,5 +27,10 @@ PROMETHEUS_ADAPTER_IMAGE=$(pin prometheus_adapter_image)
 PROMETHEUS_ADAPTER_VERSION=$(image_tag "$PROMETHEUS_ADAPTER_IMAGE")
 METRICS_SERVER_IMAGE=$(pin metrics_server_image)
 METRICS_SERVER_VERSION=$(image_tag "$METRICS_SERVER_IMAGE")
+# CNCF distribution: the local registry (image docker.io/library/registry:X.Y.Z is module v3 vX.Y.Z).
+REGISTRY_IMAGE=$(pin registry_image)
+REGISTRY_VERSION=v$(image_tag "$REGISTRY_IMAGE")
+# Our stand-in for the Python base image (host/build-python-base.sh): a private name, never the upstream one.
+AIRGAP_PYTHON_IMAGE=airgap.local/python:3.11-slim-bookworm
 # The node image the factory builds: a local name (a digest could never match a local build).
 NODE_IMAGE=localhost/kind-node:${K8S_VERSION}

@@ -12,7 +12,7 @@ PINS = yaml.safe_load((COLLECTION / "versions.yml").read_text())
 
 
 def airgap_pins() -> dict[str, str]:
-    """The variables the offline image factory's scripts see after sourcing airgap/lib.sh."""
+    """The variables the offline image factory's scripts see from airgap/pins.sh."""
     names = [
         "KIND_VERSION",
         "K8S_VERSION",
@@ -26,6 +26,10 @@ def airgap_pins() -> dict[str, str]:
         "PROMETHEUS_ADAPTER_IMAGE",
         "METRICS_SERVER_VERSION",
         "METRICS_SERVER_IMAGE",
+        "NODE_IMAGE",
+        "AIRGAP_PYTHON_IMAGE",
+        "REGISTRY_IMAGE",
+        "REGISTRY_VERSION",
     ]
     script = "source airgap/pins.sh; " + "; ".join(f'echo "{n}=${n}"' for n in names)
     out = subprocess.run(["bash", "-c", script], cwd=REPO, capture_output=True, text=True, check=True).stdout
@@ -86,3 +90,10 @@ def test_dockerfile_default_base_is_the_pinned_python_image() -> None:
         text = (REPO / dockerfile).read_text()
         assert f"ARG PYTHON_IMAGE={PINS['python_image']}\n" in text, dockerfile
     assert "@sha256:" in PINS["python_image"]
+
+
+def test_airgap_inventory_names_the_images_the_factory_builds() -> None:
+    airgap = yaml.safe_load((REPO / "inventory" / "airgap" / "group_vars" / "all" / "airgap.yml").read_text())
+    factory = airgap_pins()
+    assert airgap["kind_cluster_node_image"] == factory["NODE_IMAGE"]
+    assert airgap["sentiment_app_python_image"] == factory["AIRGAP_PYTHON_IMAGE"]

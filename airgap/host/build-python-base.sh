@@ -2,10 +2,12 @@
 # Build a local stand-in for the upstream `python:3.11-slim-bookworm` image, because our build
 # machines cannot pull from any registry. Debian bookworm's own Python 3.11 from a debootstrap rootfs,
 # plus this host's CA bundle so pip inside `docker build` trusts the machine's HTTPS proxy.
-# The product Dockerfile stays unchanged: it only needs `python3 -m venv` and `pip` from its base.
-# Usage: build-python-base.sh [TAG]   (default python:3.11-slim-bookworm; skipped if the tag exists)
+# It gets a private name, never the upstream one (the Dockerfile pins the upstream base by digest; our
+# machines pass this image as its PYTHON_IMAGE build argument): nothing else ever builds on it by accident.
+# Usage: build-python-base.sh [TAG]   (default $AIRGAP_PYTHON_IMAGE; skipped if the tag exists)
 set -euo pipefail
-tag=${1:-python:3.11-slim-bookworm}
+source "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/lib.sh"
+tag=${1:-$AIRGAP_PYTHON_IMAGE}
 mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 ca_bundle=${CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}
 
