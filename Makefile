@@ -15,11 +15,21 @@ AIRGAP_CACHE_DIR ?= $(HOME)/.cache/sentiment-platform-airgap
 PROMETHEUS_VERSION := $(shell sed -n 's/^prometheus_image: .*:\(v[0-9.]*\)$$/\1/p' $(PINS))
 export PROMTOOL := $(AIRGAP_CACHE_DIR)/bin/prometheus-$(PROMETHEUS_VERSION)/promtool
 COLLECTION_DIR := .build/collection
+# AIRGAP=1: a machine that reaches no container registry (ours). The image factory's engine, kind and
+# kubectl, and inventory/airgap over the default inventory (mirrors to the local registry, see there).
+AIRGAP ?= 0
+ifeq ($(AIRGAP),1)
+KIND_VERSION := $(shell sed -n 's/^kind_version: *//p' $(PINS))
+K8S_VERSION := $(shell sed -n 's/^kubernetes_version: *//p' $(PINS))
+export PATH := $(AIRGAP_CACHE_DIR)/bin/kind-$(KIND_VERSION):$(AIRGAP_CACHE_DIR)/bin/kubernetes-$(K8S_VERSION):$(PATH)
+export DOCKER_CONFIG := $(AIRGAP_CACHE_DIR)/docker-config
+INVENTORY := -i inventory/default -i inventory/airgap
+endif
 OUT ?= deploy/manifests
 VARS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv model serve bench up load drift-demo down render grafana-password tools e2e e2e-down \
+.PHONY: help venv model serve bench up load drift-demo down render airgap airgap-up grafana-password tools e2e e2e-down \
         lint check-rendered collection molecule test-python test clean
 
 help: ## list the targets
@@ -28,6 +38,9 @@ help: ## list the targets
 venv: $(VENV)/.installed ## install the pinned Python tooling into .venv
 
 $(VENV)/.installed: requirements-dev.txt model-service/requirements.txt model-service/requirements-train.txt
+	@$(PYTHON_BOOTSTRAP) -c 'import sys; v = sys.version_info[:2]; sys.exit(0 if (3, 11) <= v <= (3, 13) else \
+	  "Python %d.%d found (%s); the platform needs 3.11 to 3.13 (ansible-core 2.19 controllers, NumPy wheels): \
+	  make venv PYTHON_BOOTSTRAP=python3.12" % (*v, sys.executable))'
 	test -x $(BIN)/python || $(PYTHON_BOOTSTRAP) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
@@ -43,20 +56,30 @@ bench: venv ## naive vs ours: req/s, p50, p99, errors, RSS, time to ready
 	$(MAKE) -C model-service bench PYTHON=$(BIN)/python
 
 # --- the platform -------------------------------------------------------------------------
-up: venv ## stand up kind + Traefik + Prometheus + Grafana + adapter + the model
-	ansible-playbook $(PLAYBOOKS)/site.yml
+up: venv ## stand up kind + Traefik + Prometheus + Grafana + adapter + the model (AIRGAP=1: no registry needed)
+	ansible-playbook $(INVENTORY) $(PLAYBOOKS)/site.yml
 
 load: venv ## run hey through the ingress and assert that the HPA scales out
-	ansible-playbook $(PLAYBOOKS)/load.yml
+	ansible-playbook $(INVENTORY) $(PLAYBOOKS)/load.yml
 
 drift-demo: venv model ## in-distribution then shifted traffic to the cluster: the drift score and alert move
-	ansible-playbook $(PLAYBOOKS)/drift.yml
+	ansible-playbook $(INVENTORY) $(PLAYBOOKS)/drift.yml
 
 down: venv ## delete the kind cluster
-	ansible-playbook $(PLAYBOOKS)/teardown.yml
+	ansible-playbook $(INVENTORY) $(PLAYBOOKS)/teardown.yml
 
 render: venv ## render every manifest from inventory into OUT (deploy/manifests); VARS=file.yml layers extra vars
 	ansible-playbook $(PLAYBOOKS)/render.yml -e platform_manifests_dir=$(abspath $(OUT)) $(if $(VARS),-e @$(abspath $(VARS)))
+
+airgap: ## our machines: build every image from source and publish it into the local registry (cached)
+	airgap/host/start-engine.sh >/dev/null
+	airgap/host/build-python-base.sh
+	airgap/build-all.sh
+	airgap/publish.sh
+	airgap/host/prepare-host.sh
+
+airgap-up: airgap ## the whole stack on a machine that reaches no container registry: make airgap, then make up AIRGAP=1
+	$(MAKE) up AIRGAP=1
 
 e2e: venv model ## our machines: build every image offline; a cluster of its own: site.yml, checks, load, drift, idempotence, rolling restart
 	python tests/e2e/e2e.py $(if $(filter 1,$(E2E_KEEP_CLUSTER)),--keep)
@@ -65,7 +88,7 @@ e2e-down: venv ## delete the cluster a `make e2e E2E_KEEP_CLUSTER=1` run left (t
 	python tests/e2e/e2e.py --down
 
 # The kubectl context every playbook uses, read from the inventory (lazily: only this target needs it).
-KUBE_CONTEXT = $(shell ansible localhost -o -m ansible.builtin.debug -a 'msg={{ platform_kube_context }}' 2>/dev/null \
+KUBE_CONTEXT = $(shell ansible localhost $(INVENTORY) -o -m ansible.builtin.debug -a 'msg={{ platform_kube_context }}' 2>/dev/null \
   | sed -n 's/.*"msg": "\([^"]*\)".*/\1/p')
 
 grafana-password: venv ## print Grafana's generated admin password
