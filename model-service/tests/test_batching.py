@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from sentiment_service.batching import BatcherClosed, MicroBatcher
+from sentiment_service.batching import BatcherClosed, MicroBatcher, Overloaded
 
 
 class Recorder:
@@ -137,3 +139,59 @@ def test_cancelled_callers_do_not_break_the_batch() -> None:
 def test_invalid_bounds_are_rejected(size: int, wait: float) -> None:
     with pytest.raises(ValueError, match="must"):
         MicroBatcher(Recorder(), max_size=size, max_wait_s=wait)
+
+
+def test_work_beyond_the_queue_bounds_is_refused_at_once_and_counted_out_when_done() -> None:
+    async def scenario():
+        score = Recorder()
+        batcher = MicroBatcher(score, max_size=4, max_wait_s=0.0, max_queued_texts=3, max_queued_chars=10)
+        batcher.start()
+        first = asyncio.create_task(batcher.submit(["aa", "bb"]))  # 2 texts, 4 chars: admitted
+        await asyncio.sleep(0)
+        too_many_texts = batcher.submit(["c", "d"])  # 4 texts > 3
+        too_many_chars = batcher.submit(["x" * 7])  # 11 chars > 10
+        refusals = []
+        for attempt in (too_many_texts, too_many_chars):
+            try:
+                await attempt
+            except Overloaded as exc:
+                refusals.append(str(exc))
+        results = await first
+        queued_after = (batcher.queued_texts, batcher.queued_chars)
+        alone = await batcher.submit(["y" * 50])  # nothing waits: even a request over the bound gets in
+        await batcher.stop()
+        return refusals, results, queued_after, alone
+
+    refusals, results, queued_after, alone = run(scenario())
+    assert len(refusals) == 2
+    assert "texts" in refusals[0]
+    assert "characters" in refusals[1]
+    assert results == ["AA", "BB"]
+    assert queued_after == (0, 0)
+    assert alone == ["Y" * 50]
+
+
+def test_the_model_runs_on_its_executor_and_the_event_loop_stays_free() -> None:
+    def slow_score(texts: list[str]) -> list[str]:
+        time.sleep(0.3)  # a long model call (off the loop; sleep releases the GIL as scoring yields it)
+        return [t.upper() for t in texts]
+
+    async def scenario():
+        with ThreadPoolExecutor(max_workers=1) as executor:
+            batcher = MicroBatcher(slow_score, max_size=8, max_wait_s=0.0, executor=executor)
+            batcher.start()
+            job = asyncio.create_task(batcher.submit(["a"]))
+            await asyncio.sleep(0.01)
+            ticks = 0
+            started = time.monotonic()
+            while not job.done():  # the loop keeps running while the model works
+                ticks += 1
+                await asyncio.sleep(0.01)
+            result = await job
+            await batcher.stop()
+            return ticks, time.monotonic() - started, result
+
+    ticks, elapsed, result = run(scenario())
+    assert result == ["A"]
+    assert elapsed > 0.2
+    assert ticks >= 10

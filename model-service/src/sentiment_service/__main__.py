@@ -1,9 +1,10 @@
 """Run the service: ``python -m sentiment_service`` (settings from ``SENTIMENT_*`` variables).
 
 One uvicorn worker process: Kubernetes scales pods, the micro-batcher needs the requests of a
-pod in one process, and in-process Prometheus metrics stay exact. On SIGTERM uvicorn stops
-accepting connections, lets in-flight requests finish (up to SENTIMENT_GRACEFUL_TIMEOUT_S),
-then the lifespan hook drains the batcher.
+pod in one process, and in-process Prometheus metrics stay exact. On SIGTERM the server stops
+accepting connections, keeps reading requests already on their way (SENTIMENT_SHUTDOWN_DRAIN_S),
+lets every request in progress finish (up to SENTIMENT_GRACEFUL_TIMEOUT_S), then the lifespan hook
+drains the batcher (server.py).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import uvicorn
 from pydantic import ValidationError
 
 from .api import create_app
+from .server import DrainingServer, protocol_class
 from .settings import Settings
 
 
@@ -34,7 +36,7 @@ def main() -> int:
         host=settings.host,
         port=settings.port,
         loop="uvloop",
-        http="httptools",
+        http=protocol_class(settings),
         lifespan="on",
         access_log=False,
         log_level=settings.log_level,
@@ -42,7 +44,7 @@ def main() -> int:
         timeout_keep_alive=settings.keep_alive_s,
         server_header=False,
     )
-    server = uvicorn.Server(config)
+    server = DrainingServer(config, drain_s=settings.shutdown_drain_s)
     server.run()
     # uvicorn swallows lifespan start-up failures into a non-started server: report them.
     return 0 if server.started else 1

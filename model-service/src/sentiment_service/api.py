@@ -15,13 +15,14 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 from starlette.routing import Route
 
 from .errors import error_response
 from .metrics import ServiceMetrics
 from .middleware import HttpMetricsMiddleware, RequestGuardMiddleware
-from .runtime import ModelNotReady, Runtime
+from .runtime import ModelNotReady, ModelOverloaded, Runtime
 from .schemas import (
     BatchPrediction,
     ErrorResponse,
@@ -43,7 +44,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         413: "Body larger than SENTIMENT_MAX_BODY_BYTES.",
         415: "Body is not application/json.",
         422: "Body is JSON but not a valid request (see error.details).",
-        503: "Model not loaded (yet, or it failed its integrity check).",
+        503: "Model not loaded (yet, or it failed its integrity check), or busy (Retry-After says when to retry).",
     }.items()
 }
 HTTP_ERROR_TYPES = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}
@@ -132,6 +133,17 @@ async def model_not_ready(_: Request, exc: ModelNotReady) -> JSONResponse:
     return error_response(503, "not_ready", str(exc))
 
 
+async def model_overloaded(request: Request, exc: ModelOverloaded) -> JSONResponse:
+    response = error_response(503, "overloaded", f"the model is busy, retry shortly: {exc}")
+    response.headers["Retry-After"] = str(request.app.state.runtime.settings.retry_after_s)
+    return response
+
+
+async def client_gone(_: Request, __: ClientDisconnect) -> JSONResponse:
+    # The client went away (or was cut off by a read timeout) mid-body: nobody will read an answer.
+    return error_response(400, "client_disconnected", "the client disconnected before sending the whole body")
+
+
 async def unexpected(_: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error", exc_info=exc)
     return error_response(500, "internal_error", "unexpected server error; see the service log")
@@ -164,6 +176,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(RequestValidationError, invalid_request)
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(ModelNotReady, model_not_ready)
+    app.add_exception_handler(ModelOverloaded, model_overloaded)
+    app.add_exception_handler(ClientDisconnect, client_gone)
     app.add_exception_handler(Exception, unexpected)
     app.add_middleware(RequestGuardMiddleware, max_body_bytes=settings.max_body_bytes)
     # The app's own paths (its routers' and FastAPI's docs) are the route labels; any other is "unmatched".

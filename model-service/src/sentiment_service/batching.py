@@ -7,8 +7,16 @@ queued, so an idle server adds no latency). A request's texts always stay in one
 that would overflow the batch waits for the next one, so no model call exceeds ``max_size`` texts
 unless a single request alone is larger.
 
-The model call runs on the event loop thread: scoring is pure Python and holds the GIL anyway,
-so a thread pool would only add hand-off cost.
+The model call runs on ``executor`` (one model thread) when one is given: scoring is pure Python and
+holds the GIL, but the interpreter hands the GIL over every few milliseconds, so the event loop keeps
+parsing requests and answering ``/health`` and ``/ready`` while a large batch is scored. Batch results
+are recorded (``on_batch``) back on the event loop.
+
+Admission control: the texts waiting for the model (queued or being scored) are bounded in number
+(``max_queued_texts``: the model's per-text cost) and in characters (``max_queued_chars``: its cost per
+character); a request that would exceed either bound is refused at once with :class:`Overloaded` (the
+API answers 503 with Retry-After) instead of waiting in an unbounded queue. A request always gets in
+when nothing is waiting, so the largest legal request is never refused on an idle server.
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -29,28 +38,46 @@ Result = TypeVar("Result")
 class _Pending(Generic[Result]):
     texts: Sequence[str]
     future: asyncio.Future[list[Result]]
+    chars: int
 
 
 class BatcherClosed(RuntimeError):
     """The batcher is stopping or stopped and takes no new work."""
 
 
+class Overloaded(RuntimeError):
+    """Admitting this request would exceed the bound on queued work; the client should retry later."""
+
+
 class MicroBatcher(Generic[Result]):
     def __init__(
         self,
         score: Callable[[list[str]], list[Result]],
+        *,
         max_size: int,
         max_wait_s: float,
         on_batch: Callable[[list[str], list[Result]], None] | None = None,
+        max_queued_texts: int | None = None,
+        max_queued_chars: int | None = None,
+        executor: Executor | None = None,
     ) -> None:
         if max_size < 1:
             raise ValueError("max_size must be at least 1")
         if max_wait_s < 0:
             raise ValueError("max_wait_s must not be negative")
+        if (max_queued_texts is not None and max_queued_texts < 1) or (
+            max_queued_chars is not None and max_queued_chars < 1
+        ):
+            raise ValueError("the queue bounds must be at least 1")
         self._score = score
         self._max_size = max_size
         self._max_wait_s = max_wait_s
         self._on_batch = on_batch
+        self._max_queued_texts = max_queued_texts
+        self._max_queued_chars = max_queued_chars
+        self._executor = executor
+        self.queued_texts = 0
+        self.queued_chars = 0
         self._queue: asyncio.Queue[_Pending[Result]] = asyncio.Queue()
         self._carry: _Pending[Result] | None = None
         self._task: asyncio.Task[None] | None = None
@@ -72,11 +99,21 @@ class MicroBatcher(Generic[Result]):
         self._task = None
 
     async def submit(self, texts: Sequence[str]) -> list[Result]:
-        """Score ``texts`` in some upcoming batch; results come back in input order."""
+        """Score ``texts`` in some upcoming batch; results come back in input order.
+
+        Raises :class:`Overloaded` at once when the queued work would exceed a bound."""
         if self._closing or self._task is None:
             raise BatcherClosed("the model is not accepting work")
+        chars = sum(map(len, texts))
+        if self.queued_texts > 0:
+            if self._max_queued_texts is not None and self.queued_texts + len(texts) > self._max_queued_texts:
+                raise Overloaded(f"{self.queued_texts} texts wait for the model (limit {self._max_queued_texts})")
+            if self._max_queued_chars is not None and self.queued_chars + chars > self._max_queued_chars:
+                raise Overloaded(f"{self.queued_chars} characters wait for the model (limit {self._max_queued_chars})")
         future: asyncio.Future[list[Result]] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Pending(texts, future))
+        self.queued_texts += len(texts)
+        self.queued_chars += chars
+        self._queue.put_nowait(_Pending(texts, future, chars))
         return await future
 
     async def _next(self, timeout: float | None) -> _Pending[Result] | None:
@@ -111,12 +148,15 @@ class MicroBatcher(Generic[Result]):
                     break
                 batch.append(pending)
                 size += len(pending.texts)
-            self._dispatch(batch)
+            await self._dispatch(batch)
 
-    def _dispatch(self, batch: list[_Pending[Result]]) -> None:
+    async def _dispatch(self, batch: list[_Pending[Result]]) -> None:
         texts = [text for pending in batch for text in pending.texts]
         try:
-            results = self._score(texts)
+            if self._executor is None:
+                results = self._score(texts)
+            else:
+                results = await asyncio.get_running_loop().run_in_executor(self._executor, self._score, texts)
             if self._on_batch is not None:
                 self._on_batch(texts, results)
         except Exception as exc:
@@ -132,5 +172,7 @@ class MicroBatcher(Generic[Result]):
                     pending.future.set_result(results[start:end])
                 start = end
         finally:
-            for _ in batch:
+            for pending in batch:
+                self.queued_texts -= len(pending.texts)
+                self.queued_chars -= pending.chars
                 self._queue.task_done()

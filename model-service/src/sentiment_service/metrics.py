@@ -108,6 +108,14 @@ class ServiceMetrics:
             registry=r,
         )
         self.http_in_flight = Gauge("http_requests_in_flight", "HTTP requests being answered now.", registry=r)
+        self.requests_shed = Counter(
+            "inference_requests_shed",
+            "Requests to /predict refused at once (503, Retry-After) because the model's queue was full.",
+            registry=r,
+        )
+        self.queued_texts = Gauge(
+            "inference_queue_texts", "Texts waiting for the model (queued or being scored).", registry=r
+        )
         self._window: DriftWindow | None = None
         self._version: str | None = None
         r.register(_DriftCollector(lambda: self._window, lambda: self._version))

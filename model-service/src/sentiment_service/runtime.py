@@ -5,9 +5,10 @@ from __future__ import annotations
 import gc
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from .batching import BatcherClosed, MicroBatcher
+from .batching import BatcherClosed, MicroBatcher, Overloaded
 from .drift import DriftWindow, reference_shares
 from .metrics import ModelRecorder, ServiceMetrics
 from .model import ModelLoadError, Scored, SentimentModel, load_card
@@ -23,6 +24,10 @@ class ModelNotReady(RuntimeError):
     """The model is not loaded (yet, or it failed its checks), or it is shutting down."""
 
 
+class ModelOverloaded(RuntimeError):
+    """The model's queue is full: the request was shed, the client should retry after a moment."""
+
+
 class Runtime:
     """``ready`` only once the model is loaded, verified against its card and warmed up."""
 
@@ -33,6 +38,8 @@ class Runtime:
         self.card: dict[str, Any] = {}
         self.batcher: MicroBatcher[Scored] | None = None
         self.recorder: ModelRecorder | None = None
+        # One model thread: scoring leaves the event loop free to parse requests and answer probes.
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model")
         self.ready = False
         self.not_ready_reason = "starting"
 
@@ -62,8 +69,13 @@ class Runtime:
             max_size=self.settings.batch_max_size,
             max_wait_s=self.settings.batch_max_wait_ms / 1000.0,
             on_batch=self.recorder.record_batch,
+            max_queued_texts=self.settings.max_queued_texts,
+            max_queued_chars=self.settings.max_queued_chars,
+            executor=self.executor,
         )
         self.batcher.start()
+        batcher = self.batcher
+        self.metrics.queued_texts.set_function(lambda: batcher.queued_texts)
         self.ready = True
         self.not_ready_reason = ""
         self.metrics.model_ready.set(1)
@@ -79,6 +91,7 @@ class Runtime:
         self.metrics.model_ready.set(0)
         if self.batcher is not None:
             await self.batcher.stop()
+        self.executor.shutdown(wait=True)
 
     async def predict(self, texts: list[str]) -> list[Prediction]:
         if not self.ready or self.batcher is None or self.model is None or self.recorder is None:
@@ -88,6 +101,9 @@ class Runtime:
             results = await self.batcher.submit(texts)
         except BatcherClosed as exc:
             raise ModelNotReady(str(exc)) from exc
+        except Overloaded as exc:
+            self.metrics.requests_shed.inc()
+            raise ModelOverloaded(str(exc)) from exc
         self.recorder.observe_latency(time.perf_counter() - started)
         version = self.model.version
         return [

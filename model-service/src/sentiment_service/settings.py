@@ -25,6 +25,36 @@ class Settings(BaseSettings):
         0.0, ge=0.0, le=100.0, description="How long a batch waits for more requests once one arrived."
     )
 
+    max_queued_texts: int = Field(
+        256,
+        ge=1,
+        description="Most texts waiting for the model in this process; a /predict that would exceed it is "
+        "answered 503 with Retry-After at once (load shedding). Sized in make bench's overload section.",
+    )
+    max_queued_chars: int = Field(
+        400_000, ge=1000, description="Most characters of texts waiting for the model; shed above, as for texts."
+    )
+    retry_after_s: int = Field(1, ge=1, le=60, description="Retry-After of a shed request, in seconds.")
+
+    max_header_bytes: int = Field(
+        16_384, ge=1024, le=1_048_576, description="Largest request head (request line and headers); 431 above."
+    )
+    request_head_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        description="Time a client gets to send a complete request head after it connects or begins one; 408 after.",
+    )
+    request_body_timeout_s: float = Field(
+        30.0, gt=0, description="Time a client gets to send the body once the head arrived; 408 after."
+    )
+    shutdown_drain_s: float = Field(
+        0.5,
+        ge=0,
+        le=10,
+        description="After SIGTERM, how long the server keeps reading requests already on their way (their "
+        "bytes sent before it stopped accepting) before it closes idle connections.",
+    )
+
     drift_window_size: int = Field(1000, ge=10, description="Most recent predictions kept for drift scores.")
     drift_window_seconds: float = Field(600.0, gt=0, description="Oldest prediction kept, in seconds.")
     word_cache_size: int = Field(50_000, ge=0, description="Words whose character n-grams are cached.")
@@ -46,5 +76,11 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"max_body_bytes ({self.max_body_bytes}) is smaller than max_batch_items x "
                 f"max_text_chars ({smallest_full_batch}): a valid batch could never be sent"
+            )
+        if self.max_queued_chars < smallest_full_batch or self.max_queued_texts < self.max_batch_items:
+            raise ValueError(
+                f"max_queued_texts ({self.max_queued_texts}) and max_queued_chars ({self.max_queued_chars}) must "
+                f"hold a full batch ({self.max_batch_items} texts, {smallest_full_batch} characters), or a valid "
+                "batch could be shed on a busy server forever"
             )
         return self

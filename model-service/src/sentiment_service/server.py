@@ -1,0 +1,160 @@
+"""The HTTP server: uvicorn with limits for hostile clients and a shutdown that loses no request.
+
+uvicorn (httptools) accepts request heads of any size and waits forever for a head or a body that never
+completes. ``GuardedHttpToolsProtocol`` answers 431 once a request head passes ``max_header_bytes``
+(counted as bytes arrive, so a 50 MB header never reaches memory whole), and 408 when a head does not
+complete within ``request_head_timeout_s`` of the connection or of its first byte, or a body within
+``request_body_timeout_s`` of its head; then it closes the connection.
+
+On SIGTERM uvicorn stops accepting, then closes every connection that has no request in progress,
+including those whose request bytes arrived but were not parsed yet. ``DrainingServer`` stops accepting
+first and keeps reading for ``shutdown_drain_s`` before that, so every request already sent is parsed,
+then answered within the graceful timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from typing import Any
+
+import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from .errors import error_body
+from .settings import Settings
+
+HEAD_END = b"\r\n\r\n"
+
+
+def _error_response(status: int, reason: bytes, kind: str, message: str) -> bytes:
+    body = json.dumps(error_body(kind, message)).encode()
+    return b"".join(
+        [
+            b"HTTP/1.1 %d %s\r\n" % (status, reason),
+            b"content-type: application/json\r\ncontent-length: %d\r\nconnection: close\r\n\r\n" % len(body),
+            body,
+        ]
+    )
+
+
+class GuardedHttpToolsProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with a request-head size limit and head and body read timeouts."""
+
+    max_header_bytes = 16_384
+    head_timeout_s = 10.0
+    body_timeout_s = 30.0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._reading_head = True
+        self._head_bytes = 0
+        self._head_tail = b""
+        self._timer: asyncio.TimerHandle | None = None
+
+    # --- timers -----------------------------------------------------------------------------------
+    def _arm(self, seconds: float, kind: str) -> None:
+        self._disarm()
+        self._timer = self.loop.call_later(seconds, self._timed_out, kind)
+
+    def _disarm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _timed_out(self, kind: str) -> None:
+        self._timer = None
+        if self.transport.is_closing():
+            return
+        if self.cycle is not None and not self.cycle.response_complete and self.cycle.response_started:
+            self.transport.close()  # too late for a status line: just end it
+            return
+        self._reject(408, b"Request Timeout", "request_timeout", f"the request {kind} did not arrive in time")
+
+    def _reject(self, status: int, reason: bytes, kind: str, message: str) -> None:
+        self._disarm()
+        if self.cycle is not None and not self.cycle.response_complete:
+            self.cycle.disconnected = True  # the app stops waiting for the rest of the body
+            self.cycle.message_event.set()
+        self.transport.write(_error_response(status, reason, kind, message))
+        self.transport.close()
+
+    # --- protocol ---------------------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm(self.head_timeout_s, "head")
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self.transport.is_closing():
+            return
+        if self._reading_head:
+            window = self._head_tail + data
+            end = window.find(HEAD_END)
+            seen = self._head_bytes + (end + len(HEAD_END) - len(self._head_tail) if end >= 0 else len(data))
+            if seen > self.max_header_bytes:
+                self._reject(
+                    431,
+                    b"Request Header Fields Too Large",
+                    "header_too_large",
+                    f"the request head exceeds {self.max_header_bytes} bytes",
+                )
+                return
+            if end >= 0:
+                self._reading_head = False
+            else:
+                self._head_bytes = seen
+                self._head_tail = window[-(len(HEAD_END) - 1) :]
+        super().data_received(data)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        if self._timer is None:
+            self._arm(self.head_timeout_s, "head")
+
+    def on_headers_complete(self) -> None:
+        self._reading_head = False
+        super().on_headers_complete()
+        if not self.transport.is_closing():
+            self._arm(self.body_timeout_s, "body")
+
+    def on_message_complete(self) -> None:
+        self._disarm()
+        super().on_message_complete()
+        # The next request on this connection starts a new head.
+        self._reading_head = True
+        self._head_bytes = 0
+        self._head_tail = b""
+
+
+class DrainingServer(uvicorn.Server):
+    """Stops accepting first, keeps reading what is already on its way, then shuts down gracefully."""
+
+    def __init__(self, config: uvicorn.Config, drain_s: float) -> None:
+        super().__init__(config)
+        self.drain_s = drain_s
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        for server in self.servers:
+            server.close()
+        for sock in sockets or []:
+            sock.close()
+        await asyncio.sleep(self.drain_s)
+        await super().shutdown(sockets=sockets)
+
+
+def protocol_class(settings: Settings) -> type[GuardedHttpToolsProtocol]:
+    """The guarded protocol with this deployment's limits."""
+    return type(
+        "ConfiguredHttpToolsProtocol",
+        (GuardedHttpToolsProtocol,),
+        {
+            "max_header_bytes": settings.max_header_bytes,
+            "head_timeout_s": settings.request_head_timeout_s,
+            "body_timeout_s": settings.request_body_timeout_s,
+        },
+    )
