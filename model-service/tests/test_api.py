@@ -168,7 +168,10 @@ def test_sigterm_finishes_in_flight_requests_then_exits(model_dir, tmp_path) -> 
     async def fire() -> list[int]:
         async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as http:
             tasks = [asyncio.create_task(http.post("/predict", json={"text": f"review {i}"})) for i in range(20)]
-            await asyncio.sleep(0.03)
+            # SIGTERM once all 20 requests reached the server (the 21st in flight is this metrics request).
+            metrics = http.build_request("GET", "/metrics")
+            while "http_requests_in_flight 21.0" not in (await http.send(metrics)).text:
+                assert not any(task.done() for task in tasks), "a request finished before all 20 arrived"
             server.process.send_signal(signal.SIGTERM)
             responses = await asyncio.gather(*tasks)
             return [r.status_code for r in responses]

@@ -6,17 +6,24 @@ completes. ``GuardedHttpToolsProtocol`` answers 431 once a request head passes `
 complete within ``request_head_timeout_s`` of the connection or of its first byte, or a body within
 ``request_body_timeout_s`` of its head; then it closes the connection.
 
-On SIGTERM uvicorn stops accepting, then closes every connection that has no request in progress,
-including those whose request bytes arrived but were not parsed yet. ``DrainingServer`` stops accepting
-first and keeps reading for ``shutdown_drain_s`` before that, so every request already sent is parsed,
-then answered within the graceful timeout.
+On SIGTERM uvicorn closes its listening socket, which makes the kernel reset every connection still in
+the accept queue, then closes every connection that has no request in progress, including those whose
+request bytes arrived but were not parsed yet. ``DrainingServer`` first accepts what waits in the accept
+queue, then stops accepting, keeps reading until no connection has unread bytes in its socket (at most
+``shutdown_drain_s``), and the protocol keeps a connection whose request head has begun to arrive until
+that request is answered: every request already sent is parsed, then answered within the graceful timeout.
 """
 
 from __future__ import annotations
 
+import array
 import asyncio
+import contextlib
+import fcntl
 import json
+import os
 import socket
+import termios
 from typing import Any
 
 import uvicorn
@@ -52,6 +59,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._head_bytes = 0
         self._head_tail = b""
         self._timer: asyncio.TimerHandle | None = None
+        self._close_after_request = False
 
     # --- timers -----------------------------------------------------------------------------------
     def _arm(self, seconds: float, kind: str) -> None:
@@ -119,6 +127,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._reading_head = False
         super().on_headers_complete()
+        if self._close_after_request and self.cycle is not None:
+            self.cycle.keep_alive = False
         if not self.transport.is_closing():
             self._arm(self.body_timeout_s, "body")
 
@@ -130,6 +140,25 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._head_bytes = 0
         self._head_tail = b""
 
+    def shutdown(self) -> None:
+        if self._reading_head and self._head_bytes > 0:
+            # A request has begun to arrive: answer it, then close (uvicorn would close it now).
+            self._close_after_request = True
+            return
+        super().shutdown()
+
+    def unread_bytes(self) -> int:
+        """Bytes that arrived in this connection's socket and were not read yet."""
+        sock = self.transport.get_extra_info("socket")
+        if sock is None or self.transport.is_closing():
+            return 0
+        pending = array.array("i", [0])
+        try:
+            fcntl.ioctl(sock.fileno(), termios.FIONREAD, pending)
+        except OSError:
+            return 0
+        return pending[0]
+
 
 class DrainingServer(uvicorn.Server):
     """Stops accepting first, keeps reading what is already on its way, then shuts down gracefully."""
@@ -138,12 +167,41 @@ class DrainingServer(uvicorn.Server):
         super().__init__(config)
         self.drain_s = drain_s
 
+    async def _accept_waiting_connections(self) -> None:
+        """Take over the connections the kernel completed but nobody accepted yet (closing the listening
+        socket would reset them, with their requests already sent)."""
+        loop = asyncio.get_running_loop()
+
+        def create_protocol() -> asyncio.Protocol:
+            return self.config.http_protocol_class(  # type: ignore[call-arg]
+                config=self.config, server_state=self.server_state, app_state=self.lifespan.state
+            )
+
+        for server in self.servers:
+            for listening in server.sockets:
+                with socket.socket(fileno=os.dup(listening.fileno())) as listener:
+                    listener.setblocking(False)
+                    while True:
+                        try:
+                            connection, _ = listener.accept()
+                        except (BlockingIOError, InterruptedError):
+                            break
+                        connection.setblocking(False)
+                        with contextlib.suppress(OSError):
+                            await loop.connect_accepted_socket(create_protocol, connection)
+
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        await self._accept_waiting_connections()
         for server in self.servers:
             server.close()
         for sock in sockets or []:
             sock.close()
-        await asyncio.sleep(self.drain_s)
+        deadline = asyncio.get_running_loop().time() + self.drain_s
+        while asyncio.get_running_loop().time() < deadline and any(
+            isinstance(c, GuardedHttpToolsProtocol) and c.unread_bytes() > 0
+            for c in list(self.server_state.connections)
+        ):
+            await asyncio.sleep(0.01)
         await super().shutdown(sockets=sockets)
 
 

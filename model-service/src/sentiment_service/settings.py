@@ -48,11 +48,11 @@ class Settings(BaseSettings):
         30.0, gt=0, description="Time a client gets to send the body once the head arrived; 408 after."
     )
     shutdown_drain_s: float = Field(
-        0.5,
+        5.0,
         ge=0,
-        le=10,
-        description="After SIGTERM, how long the server keeps reading requests already on their way (their "
-        "bytes sent before it stopped accepting) before it closes idle connections.",
+        le=30,
+        description="After SIGTERM, at most how long the server keeps reading requests whose bytes already "
+        "arrived (it stops as soon as no connection has unread bytes) before it closes idle connections.",
     )
 
     drift_window_size: int = Field(1000, ge=10, description="Most recent predictions kept for drift scores.")
