@@ -186,3 +186,34 @@ def test_sigterm_finishes_in_flight_requests_then_exits(model_dir, tmp_path) -> 
     assert "Finished server process" in server.log()
     with pytest.raises(httpx.TransportError):
         httpx.get(f"{server.base_url}/health", timeout=1)
+
+
+def test_405_names_the_allowed_methods(client) -> None:
+    response = client.get("/predict")
+    assert response.status_code == 405
+    assert response.headers["allow"] == "POST"
+    assert response.json()["error"]["type"] == "method_not_allowed"
+
+
+def test_a_body_that_is_not_utf8_is_invalid_json(client) -> None:
+    response = client.post("/predict", content=b'{"text": "\xff\xfe"}', headers={"content-type": "application/json"})
+    assert response.status_code == 400
+    assert response.json()["error"]["type"] == "invalid_json"
+
+
+def test_the_openapi_schema_requires_exactly_one_of_text_and_texts(client) -> None:
+    schema = client.get("/openapi.json").json()["components"]["schemas"]["PredictRequest"]
+    assert schema["oneOf"] == [{"required": ["text"]}, {"required": ["texts"]}]
+    assert schema["additionalProperties"] is False
+
+
+def test_not_ready_reasons_show_no_paths(tampered_model_dir, tmp_path) -> None:
+    server = start_server(tampered_model_dir, tmp_path / "log", wait_ready=False)
+    try:
+        with server.client() as http:
+            body = http.get("/ready").json()
+        assert body["status"] == "not_ready"
+        assert "model.json has sha256" in body["reason"]
+        assert str(tampered_model_dir) not in body["reason"]
+    finally:
+        server.stop()

@@ -136,3 +136,27 @@ def test_training_is_deterministic(tmp_path, card) -> None:
     again = train(tmp_path / "again", DATA_CACHE)
     assert again["artifact"]["sha256"] == card["artifact"]["sha256"]
     assert again["metrics_heldout"] == card["metrics_heldout"]
+
+
+def test_a_rewritten_artifact_with_a_matching_sha256_cannot_pass_for_the_original(model_dir, tmp_path) -> None:
+    """The version is the content's hash: fixing up the card's sha256 is not enough to keep the old version."""
+    copy = tmp_path / "rewritten"
+    copy.mkdir()
+    artifact = json.loads((model_dir / "model.json").read_text())
+    artifact["intercept"] += 3.0  # every text now comes back positive
+    raw = json.dumps(artifact, sort_keys=True, separators=(",", ":")).encode()
+    (copy / "model.json").write_bytes(raw)
+    card = json.loads((model_dir / "model_card.json").read_text())
+    card["artifact"]["sha256"] = hashlib.sha256(raw).hexdigest()
+    (copy / "model_card.json").write_text(json.dumps(card))
+    with pytest.raises(ModelLoadError, match="names version"):
+        SentimentModel.load(copy)
+    card["model_version"] = card["artifact"]["sha256"][:12]
+    (copy / "model_card.json").write_text(json.dumps(card))
+    assert SentimentModel.load(copy).version != json.loads((model_dir / "model_card.json").read_text())["model_version"]
+
+
+def test_load_errors_name_files_not_paths(tmp_path) -> None:
+    with pytest.raises(ModelLoadError) as error:
+        SentimentModel.load(tmp_path)
+    assert str(tmp_path) not in str(error.value)

@@ -47,7 +47,8 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         503: "Model not loaded (yet, or it failed its integrity check), or busy (Retry-After says when to retry).",
     }.items()
 }
-HTTP_ERROR_TYPES = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}
+# FastAPI raises a plain 400 for bodies it cannot even decode (not UTF-8, for one): invalid JSON too.
+HTTP_ERROR_TYPES = {400: "invalid_json", 404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}
 
 
 def get_runtime(request: Request) -> Runtime:
@@ -126,7 +127,9 @@ async def invalid_request(_: Request, exc: RequestValidationError) -> JSONRespon
 
 
 async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
-    return error_response(exc.status_code, HTTP_ERROR_TYPES.get(exc.status_code, "http_error"), str(exc.detail))
+    response = error_response(exc.status_code, HTTP_ERROR_TYPES.get(exc.status_code, "http_error"), str(exc.detail))
+    response.headers.update(exc.headers or {})  # Allow on a 405
+    return response
 
 
 async def model_not_ready(_: Request, exc: ModelNotReady) -> JSONResponse:

@@ -159,21 +159,29 @@ class SentimentModel:
         cls, model_dir: Path, word_cache_size: int = DEFAULT_WORD_CACHE_SIZE, card: dict | None = None
     ) -> SentimentModel:
         """Load ``model.json``; refuse it unless its sha256 matches the model card (``card``, if the
-        caller read it already, else ``model_card.json``)."""
-        artifact_path = model_dir / ARTIFACT_FILE
+        caller read it already, else ``model_card.json``). The version is the artifact's own content
+        hash (its first 12 hex digits), never a label read from a file: a rewritten artifact cannot
+        pass for the original, and the card must name the same version.
+
+        Error messages name files, not paths: they reach clients through ``/ready``."""
         card = load_card(model_dir) if card is None else card
         try:
-            raw = artifact_path.read_bytes()
+            raw = (model_dir / ARTIFACT_FILE).read_bytes()
         except OSError as exc:
-            raise ModelLoadError(f"cannot read {artifact_path}: {exc}") from exc
+            raise ModelLoadError(f"cannot read {ARTIFACT_FILE}: {exc.strerror}") from exc
         expected = card.get("artifact", {}).get("sha256")
         actual = hashlib.sha256(raw).hexdigest()
         if actual != expected:
-            raise ModelLoadError(f"{artifact_path} has sha256 {actual}, but the model card expects {expected}")
+            raise ModelLoadError(f"{ARTIFACT_FILE} has sha256 {actual}, but the model card expects {expected}")
+        version = actual[:12]
+        if card.get("model_version") != version:
+            raise ModelLoadError(
+                f"the model card names version {card.get('model_version')!r}, the artifact is {version}"
+            )
         try:
-            return cls.from_artifact(json.loads(raw), card["model_version"], word_cache_size)
+            return cls.from_artifact(json.loads(raw), version, word_cache_size)
         except (ValueError, KeyError, TypeError) as exc:
-            raise ModelLoadError(f"{artifact_path} is not a valid {ARTIFACT_FORMAT} artifact: {exc}") from exc
+            raise ModelLoadError(f"{ARTIFACT_FILE} is not a valid {ARTIFACT_FORMAT} artifact: {exc}") from exc
 
     @classmethod
     def from_artifact(
@@ -215,13 +223,14 @@ class SentimentModel:
 
 
 def load_card(model_dir: Path) -> dict:
-    card_path = model_dir / CARD_FILE
     try:
-        card = json.loads(card_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ModelLoadError(f"cannot read model card {card_path}: {exc}") from exc
+        card = json.loads((model_dir / CARD_FILE).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ModelLoadError(f"cannot read the model card {CARD_FILE}: {exc.strerror}") from exc
+    except ValueError as exc:
+        raise ModelLoadError(f"the model card {CARD_FILE} is not JSON: {exc}") from exc
     if not isinstance(card, dict) or "model_version" not in card:
-        raise ModelLoadError(f"model card {card_path} lacks model_version")
+        raise ModelLoadError(f"the model card {CARD_FILE} lacks model_version")
     return card
 
 

@@ -16,7 +16,12 @@ def _not_blank(text: str) -> str:
 class PredictRequestBase(BaseModel):
     """Either one ``text`` or a list of ``texts``; never both, never neither."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+    # The schema says it too (OpenAPI clients and fuzzers read it): exactly one of the two is present.
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        json_schema_extra={"oneOf": [{"required": ["text"]}, {"required": ["texts"]}]},
+    )
 
     @model_validator(mode="after")
     def _exactly_one_form(self) -> PredictRequestBase:
