@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The Docker engine of our build machines (Debian 12, no engine, no registry), as users run Docker today:
 # Docker Engine 29 (moby v2, built from the Go module proxy by build-binaries.sh) with the containerd
-# image store, its own containerd v2 and runc, BuildKit through the buildx CLI plugin, listening on a
-# socket of its own and reached through a docker context (the current context of a private DOCKER_CONFIG,
+# image store (Engine 29's default), its own containerd v2 and runc, BuildKit through the buildx CLI
+# plugin, listening on a socket of its own and reached through a docker context (the current context of a private DOCKER_CONFIG,
 # exported by lib.sh). The default socket, /etc/docker and ~/.docker are left alone.
 # Idempotent: returns at once when the engine answers. Prints the environment a shell needs to use it.
 set -euo pipefail
@@ -51,7 +51,6 @@ cat >"$AIRGAP_STATE_DIR/daemon.json" <<JSON
   "exec-root": "$AIRGAP_RUN_DIR/docker",
   "pidfile": "$AIRGAP_RUN_DIR/docker.pid",
   "containerd": "$AIRGAP_RUN_DIR/containerd/containerd.sock",
-  "features": {"containerd-snapshotter": true},
   "runtimes": {"runc-drop-sys-resource": {"path": "$AIRGAP_STATE_DIR/runc-drop-sys-resource"}},
   "default-runtime": "runc-drop-sys-resource"
 }
