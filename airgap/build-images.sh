@@ -440,8 +440,9 @@ check_node_image() {
   grep -q "^$K8S_VERSION\$" <<<"$out" || die "node image: /kind/version is not $K8S_VERSION: $out"
   grep -q "containerd.* $CONTAINERD_VERSION" <<<"$out" || die "node image: containerd is not $CONTAINERD_VERSION: $out"
   grep -q "default-cni.yaml default-storage.yaml" <<<"$out" || die "node image: manifests missing: $out"
-  [[ $(docker image inspect -f '{{.Config.StopSignal}} {{json .Config.Entrypoint}} {{json .Config.Cmd}}' "$NODE_IMAGE") == \
-    'SIGRTMIN+3 ["/usr/local/bin/entrypoint","/sbin/init"] []' ]] ||
+  # (An empty CMD reads [] from the classic image store, null from the containerd one: both mean none.)
+  [[ $(docker image inspect -f '{{.Config.StopSignal}} {{json .Config.Entrypoint}} {{json .Config.Cmd}}' "$NODE_IMAGE") =~ \
+    ^'SIGRTMIN+3 ["/usr/local/bin/entrypoint","/sbin/init"] '(\[\]|null)$ ]] ||
     die "node image config: $(docker image inspect -f '{{.Config.StopSignal}} {{json .Config.Entrypoint}} {{json .Config.Cmd}}' "$NODE_IMAGE")"
   log "ok $NODE_IMAGE:"$'\n'"$out"
 }
