@@ -30,6 +30,8 @@ from sentiment_service.model import SentimentModel, load_card
 
 HERE = Path(__file__).resolve().parent
 SERVICE_DIR = HERE.parent
+# make model's signing key (make bench trains first): the served model verifies with its public key.
+SIGNING_KEY = SERVICE_DIR / ".keys" / "model-signing.key"
 
 
 @dataclass
@@ -116,6 +118,7 @@ def start(variant: Variant, port: int, model_dir: Path) -> tuple[subprocess.Pope
         **os.environ,
         "PYTHONPATH": str(SERVICE_DIR / "src"),
         "SENTIMENT_MODEL_DIR": str(model_dir),
+        "SENTIMENT_MODEL_PUBLIC_KEY_FILE": str(SIGNING_KEY.with_suffix(".pub")),
         "SENTIMENT_HOST": "127.0.0.1",
         "SENTIMENT_PORT": str(port),
         "SENTIMENT_LOG_LEVEL": "warning",
@@ -214,6 +217,7 @@ def image_sizes() -> dict[str, float] | None:
         return None
     # As the sentiment_app role builds; PYTHON_IMAGE overrides the pinned base (our machines' stand-in).
     build = ["docker", "buildx", "build", "--load", "--provenance=false", "--sbom=false", "-q"]
+    build.append(f"--secret=id=model_signing_key,src={SIGNING_KEY}")
     if os.environ.get("PYTHON_IMAGE"):
         build.append(f"--build-arg=PYTHON_IMAGE={os.environ['PYTHON_IMAGE']}")
     builds = {
