@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import re
 import signal
 import time
 
@@ -217,3 +218,16 @@ def test_not_ready_reasons_show_no_paths(tampered_model_dir, tmp_path) -> None:
         assert str(tampered_model_dir) not in body["reason"]
     finally:
         server.stop()
+
+
+def test_docs_load_every_asset_from_the_service_itself(client) -> None:
+    page = client.get("/docs")
+    assert page.status_code == 200
+    urls = re.findall(r"""(?:src|href|url)\s*[:=]\s*['"]([^'"]+)['"]""", page.text)
+    assert "/openapi.json" in urls
+    assert not [u for u in urls if "://" in u], urls  # no CDN, no other host: works offline
+    for asset, kind in (("/docs/swagger-ui-bundle.js", "javascript"), ("/docs/swagger-ui.css", "css")):
+        response = client.get(asset)
+        assert response.status_code == 200
+        assert kind in response.headers["content-type"]
+        assert len(response.content) > 10_000
