@@ -29,7 +29,7 @@ OUT ?= deploy/manifests
 VARS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv model serve bench up load drift-demo down render airgap airgap-up grafana-password tools e2e e2e-down \
+.PHONY: help venv lock model serve bench up load drift-demo down render airgap airgap-up grafana-password tools e2e e2e-down \
         lint check-rendered collection molecule test-python test clean
 
 help: ## list the targets
@@ -44,6 +44,14 @@ $(VENV)/.installed: requirements-dev.txt model-service/requirements.txt model-se
 	test -x $(BIN)/python || $(PYTHON_BOOTSTRAP) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
+
+# Every requirements*.txt is a lock: every transitive pin with its sha256 hashes, so pip installs in
+# hash-checking mode (the image build passes --require-hashes). Edit the *.in files, then `make lock`.
+PIP_COMPILE = $(BIN)/pip-compile --generate-hashes --allow-unsafe --strip-extras --quiet --no-emit-index-url
+lock: venv ## re-resolve the *.in requirement files into the hash-pinned requirements*.txt locks
+	cd model-service && $(PIP_COMPILE) -o requirements.txt requirements.in
+	cd model-service && $(PIP_COMPILE) -o requirements-train.txt requirements-train.in
+	$(PIP_COMPILE) -o requirements-dev.txt requirements-dev.in
 
 # --- the data scientist's loop -------------------------------------------------------------
 model: venv ## train the sentiment model (model-service/artifacts)

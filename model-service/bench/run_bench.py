@@ -4,23 +4,33 @@ For each server variant: start it, measure the time from process start to a 200 
 drive it with wrk (POST /predict cycling through held-out review texts) at each concurrency,
 record req/s, p50, p99, errors (non-2xx plus socket errors) and the process's peak RSS, stop it
 with SIGTERM. Then a micro-benchmark of the drift window's per-text cost against the model's.
+
+Overload section: ours with load shedding (the defaults) and without (an unbounded queue), each
+under hey at 256 and 1,024 clients: answered req/s, the share shed (503 + Retry-After), the p99 of
+the admitted requests alone (hey's per-request CSV), client errors, and /health over a fresh
+connection every 100 ms meanwhile (p50, p95, max: what a kubelet probe sees), peak RSS.
 Absolute numbers drift between machines and runs; read the ratios.
 
-    python bench/run_bench.py --duration 15 --concurrency 16 64 --out ../.bench
+    python bench/run_bench.py --duration 15 --concurrency 16 64 --overload 256 1024 --out ../.bench
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import http.client
+import io
 import json
 import os
 import re
 import shutil
 import signal
+import socket
+import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -30,6 +40,8 @@ from sentiment_service.model import SentimentModel, load_card
 
 HERE = Path(__file__).resolve().parent
 SERVICE_DIR = HERE.parent
+# make model's signing key (make bench trains first): the served model verifies with its public key.
+SIGNING_KEY = SERVICE_DIR / ".keys" / "model-signing.key"
 
 
 @dataclass
@@ -116,6 +128,7 @@ def start(variant: Variant, port: int, model_dir: Path) -> tuple[subprocess.Pope
         **os.environ,
         "PYTHONPATH": str(SERVICE_DIR / "src"),
         "SENTIMENT_MODEL_DIR": str(model_dir),
+        "SENTIMENT_MODEL_PUBLIC_KEY_FILE": str(SIGNING_KEY.with_suffix(".pub")),
         "SENTIMENT_HOST": "127.0.0.1",
         "SENTIMENT_PORT": str(port),
         "SENTIMENT_LOG_LEVEL": "warning",
@@ -180,6 +193,127 @@ def drive(port: int, script: Path, concurrency: int, duration: int) -> LoadResul
     return parse_wrk(output, concurrency)
 
 
+@dataclass
+class OverloadResult:
+    variant: str
+    clients: int
+    answered_per_s: float
+    shed_share: float
+    admitted_p99_ms: float
+    errors: int
+    health_p50_ms: float
+    health_p95_ms: float
+    health_max_ms: float
+    health_failures: int
+    peak_rss_mb: float
+
+
+def health_over_fresh_connections(port: int, stop: threading.Event, timeout: float = 10.0) -> list[float]:
+    """GET /health on a new TCP connection every 100 ms until ``stop``; milliseconds to the full answer
+    (``timeout`` when there was none: the probe failed)."""
+    samples = []
+    request = b"GET /health HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n"
+    while not stop.is_set():
+        started = time.perf_counter()
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+                sock.settimeout(timeout)
+                sock.sendall(request)
+                data = b""
+                while b'"ok"' not in data:
+                    chunk = sock.recv(4096)
+                    if not chunk:
+                        raise ConnectionError("closed")
+                    data += chunk
+            samples.append((time.perf_counter() - started) * 1000)
+        except OSError:
+            samples.append(timeout * 1000)
+        stop.wait(0.1)
+    return samples
+
+
+def overload(port: int, variant: str, clients: int, *, duration: int, body: Path, pid: int) -> OverloadResult:
+    stop = threading.Event()
+    health: list[float] = []
+    prober = threading.Thread(target=lambda: health.extend(health_over_fresh_connections(port, stop)))
+    prober.start()
+    command = [
+        "hey",
+        "-z",
+        f"{duration}s",
+        "-c",
+        str(clients),
+        "-m",
+        "POST",
+        "-T",
+        "application/json",
+        "-D",
+        str(body),
+        "-o",
+        "csv",
+        f"http://127.0.0.1:{port}/predict",
+    ]
+    try:
+        output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    finally:
+        stop.set()
+        prober.join()
+    rows = list(csv.DictReader(io.StringIO(output)))
+    admitted = sorted(float(r["response-time"]) * 1000 for r in rows if r["status-code"] == "200")
+    shed = sum(r["status-code"] == "503" for r in rows)
+    answered = [r for r in rows if r["status-code"] not in ("", "0")]
+    errors = len(rows) - len(answered) + sum(r["status-code"] not in ("200", "503") for r in answered)
+    health_sorted = sorted(health)
+    return OverloadResult(
+        variant=variant,
+        clients=clients,
+        answered_per_s=len(answered) / duration,
+        shed_share=shed / max(len(answered), 1),
+        admitted_p99_ms=admitted[int(0.99 * (len(admitted) - 1))] if admitted else float("nan"),
+        errors=errors,
+        health_p50_ms=statistics.median(health_sorted),
+        health_p95_ms=health_sorted[int(0.95 * (len(health_sorted) - 1))],
+        health_max_ms=health_sorted[-1],
+        health_failures=sum(h >= 10_000 for h in health_sorted),
+        peak_rss_mb=peak_rss_mb(pid),
+    )
+
+
+def overload_table(results: list[OverloadResult]) -> str:
+    lines = [
+        "| variant | clients | answered req/s | shed | p99 admitted ms | errors "
+        "| /health p50 / p95 / max ms | peak RSS MB |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        health = f"{r.health_p50_ms:.1f} / {r.health_p95_ms:.1f} / {r.health_max_ms:.1f}"
+        lines.append(
+            f"| {r.variant} | {r.clients:,} | {r.answered_per_s:,.0f} | {r.shed_share:.1%} "
+            f"| {r.admitted_p99_ms:,.0f} | {r.errors} | {health} | {r.peak_rss_mb:.0f} |"
+        )
+    return "\n".join(lines)
+
+
+def run_overload(args: argparse.Namespace, model_dir: Path, texts: list[str], tmp: Path) -> list[OverloadResult]:
+    """Ours with load shedding (the defaults) and with an unbounded queue, at each overload client count."""
+    body = tmp / "body.json"
+    body.write_text(json.dumps({"text": texts[0]}))
+    overloads: list[OverloadResult] = []
+    service = [sys.executable, "-m", "sentiment_service"]
+    unbounded = {"SENTIMENT_MAX_QUEUED_TEXTS": "1000000", "SENTIMENT_MAX_QUEUED_CHARS": "1000000000"}
+    for name, env in (("ours (load shedding)", {}), ("ours, unbounded queue", unbounded)):
+        for clients in args.overload:
+            # A fresh process per run: its peak RSS is that run's.
+            process, _ = start(Variant(name, "", service, env), args.port, model_dir)
+            try:
+                overloads.append(overload(args.port, name, clients, duration=args.duration, body=body, pid=process.pid))
+            finally:
+                process.send_signal(signal.SIGTERM)
+                process.wait(timeout=60)
+            print(f"{name}, {clients} clients: done", file=sys.stderr)
+    return overloads
+
+
 def drift_overhead(model_dir: Path, texts: list[str]) -> dict[str, float]:
     """Per-text cost of scoring vs of recording the prediction in the drift window."""
     model = SentimentModel.load(model_dir)
@@ -214,6 +348,7 @@ def image_sizes() -> dict[str, float] | None:
         return None
     # As the sentiment_app role builds; PYTHON_IMAGE overrides the pinned base (our machines' stand-in).
     build = ["docker", "buildx", "build", "--load", "--provenance=false", "--sbom=false", "-q"]
+    build.append(f"--secret=id=model_signing_key,src={SIGNING_KEY}")
     if os.environ.get("PYTHON_IMAGE"):
         build.append(f"--build-arg=PYTHON_IMAGE={os.environ['PYTHON_IMAGE']}")
     builds = {
@@ -278,13 +413,15 @@ def main() -> int:
     parser.add_argument("--model-dir", type=Path, default=SERVICE_DIR / "artifacts")
     parser.add_argument("--duration", type=int, default=15)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[16, 64])
+    parser.add_argument("--overload", type=int, nargs="*", default=[256, 1024], help="clients of the overload runs")
     parser.add_argument("--port", type=int, default=18080)
     parser.add_argument("--out", type=Path, default=SERVICE_DIR.parent / ".bench")
     parser.add_argument("--no-images", dest="images", action="store_false", help="skip the image size comparison")
     args = parser.parse_args()
-    if shutil.which("wrk") is None:
-        print("wrk not found: apt-get install wrk", file=sys.stderr)
-        return 2
+    for tool in ("wrk", "hey"):
+        if shutil.which(tool) is None:
+            print(f"{tool} not found: apt-get install {tool}", file=sys.stderr)
+            return 2
     model_dir = args.model_dir.resolve()
     texts = [json.loads(line)["text"] for line in (model_dir / "heldout.jsonl").open(encoding="utf-8")]
 
@@ -303,9 +440,11 @@ def main() -> int:
             results.append(VariantResult(variant.name, variant.description, ready_s, rss, loads))
             print(f"{variant.name}: done", file=sys.stderr)
 
+        overloads = run_overload(args, model_dir, texts, Path(tmp))
+
     overhead = drift_overhead(model_dir, texts)
     sizes = image_sizes() if args.images else None
-    report = table(results)
+    report = table(results) + "\n\nOverload:\n\n" + overload_table(overloads)
     drift_line = (
         f"Drift window: {overhead['drift_add_us_per_text']:.1f} us per text recorded vs "
         f"{overhead['score_us_per_text']:.0f} us per text scored "
@@ -323,7 +462,15 @@ def main() -> int:
     print(size_line)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "bench.json").write_text(
-        json.dumps({"results": [asdict(r) for r in results], "drift_overhead": overhead, "image_mb": sizes}, indent=2)
+        json.dumps(
+            {
+                "results": [asdict(r) for r in results],
+                "overload": [asdict(r) for r in overloads],
+                "drift_overhead": overhead,
+                "image_mb": sizes,
+            },
+            indent=2,
+        )
         + "\n"
     )
     (args.out / "bench.md").write_text(report + "\n\n" + drift_line + "\n" + size_line + "\n")

@@ -10,18 +10,20 @@ from pathlib import Path
 
 import httpx
 import pytest
-from svc import DATA_CACHE, DEFAULT_ARTIFACTS, Server, start_server
+from svc import DATA_CACHE, DEFAULT_ARTIFACTS, SIGNING_KEY, Server, start_server
 
+from sentiment_training.signing import sign_with_key_file
 from sentiment_training.train import train
 
 
 @pytest.fixture(scope="session")
 def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The model `make model` trained, or one trained now into a temporary directory."""
-    if (DEFAULT_ARTIFACTS / "model_card.json").exists() and (DEFAULT_ARTIFACTS / "pipeline.joblib").exists():
+    """The model `make model` trained and signed, or one trained and signed now into a temporary directory."""
+    if all((DEFAULT_ARTIFACTS / name).exists() for name in ("model_card.json", "pipeline.joblib", "signature.json")):
         return DEFAULT_ARTIFACTS
     out = tmp_path_factory.mktemp("artifacts")
     train(out, DATA_CACHE)
+    sign_with_key_file(out, SIGNING_KEY)
     return out
 
 
@@ -56,10 +58,10 @@ def client(server: Server) -> Iterator[httpx.Client]:
 
 @pytest.fixture
 def tampered_model_dir(model_dir: Path, tmp_path: Path) -> Path:
-    """A copy of the model whose artifact no longer matches the sha256 in its card."""
+    """A copy of the model (signature included) whose artifact no longer matches its card or signature."""
     copy = tmp_path / "tampered"
     copy.mkdir()
-    for name in ("model.json", "model_card.json"):
+    for name in ("model.json", "model_card.json", "signature.json"):
         shutil.copy(model_dir / name, copy / name)
     artifact = json.loads((copy / "model.json").read_text())
     artifact["intercept"] += 1.0

@@ -16,6 +16,9 @@ import httpx
 SERVICE_DIR = Path(__file__).resolve().parents[1]
 DEFAULT_ARTIFACTS = SERVICE_DIR / "artifacts"
 DATA_CACHE = SERVICE_DIR / ".cache" / "data"
+# The key `make model` signs with (created on first use, git-ignored): the tests' models are signed by it.
+SIGNING_KEY = SERVICE_DIR / ".keys" / "model-signing.key"
+TRUSTED_PUBLIC_KEY = SIGNING_KEY.with_suffix(".pub")
 
 
 def free_port() -> int:
@@ -51,6 +54,7 @@ def start_server(model_dir: Path, log_path: Path, wait_ready: bool = True, **env
         "SENTIMENT_HOST": "127.0.0.1",
         "SENTIMENT_PORT": str(port),
         "SENTIMENT_MODEL_DIR": str(model_dir),
+        "SENTIMENT_MODEL_PUBLIC_KEY_FILE": str(TRUSTED_PUBLIC_KEY),
         **env,
     }
     log = log_path.open("w")

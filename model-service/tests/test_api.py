@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import re
 import signal
 import time
 
@@ -148,7 +149,7 @@ def test_tampered_model_never_becomes_ready(tampered_model_dir, tmp_path) -> Non
             assert client.get("/health").status_code == 200
             ready = client.get("/ready")
             assert ready.status_code == 503
-            assert "sha256" in ready.json()["reason"]
+            assert "model.json is not the file that was signed" in ready.json()["reason"]
             predict = client.post("/predict", json={"text": "fine"})
             assert predict.status_code == 503
             assert predict.json()["error"]["type"] == "not_ready"
@@ -213,7 +214,20 @@ def test_not_ready_reasons_show_no_paths(tampered_model_dir, tmp_path) -> None:
         with server.client() as http:
             body = http.get("/ready").json()
         assert body["status"] == "not_ready"
-        assert "model.json has sha256" in body["reason"]
+        assert "not the file that was signed" in body["reason"]
         assert str(tampered_model_dir) not in body["reason"]
     finally:
         server.stop()
+
+
+def test_docs_load_every_asset_from_the_service_itself(client) -> None:
+    page = client.get("/docs")
+    assert page.status_code == 200
+    urls = re.findall(r"""(?:src|href|url)\s*[:=]\s*['"]([^'"]+)['"]""", page.text)
+    assert "/openapi.json" in urls
+    assert not [u for u in urls if "://" in u], urls  # no CDN, no other host: works offline
+    for asset, kind in (("/docs/swagger-ui-bundle.js", "javascript"), ("/docs/swagger-ui.css", "css")):
+        response = client.get(asset)
+        assert response.status_code == 200
+        assert kind in response.headers["content-type"]
+        assert len(response.content) > 10_000

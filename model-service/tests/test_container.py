@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from svc import free_port
+from svc import SIGNING_KEY, free_port
 
 SERVICE_DIR = Path(__file__).resolve().parents[1]
 IMAGE = os.environ.get("SENTIMENT_TEST_IMAGE", "sentiment-service:pytest")
@@ -33,7 +33,7 @@ def docker_available() -> bool:
 
 
 @pytest.fixture(scope="module")
-def image() -> str:
+def image(model_dir) -> str:  # the model fixture creates the signing key the build uses
     if not docker_available():
         if os.environ.get("REQUIRE_DOCKER") == "1":
             pytest.fail("REQUIRE_DOCKER=1 but no Docker engine answers")
@@ -49,6 +49,8 @@ def image() -> str:
             "--load",
             "--provenance=false",
             "--sbom=false",
+            # The signing key the model_dir fixture's training used (make model's), as a build secret.
+            f"--secret=id=model_signing_key,src={SIGNING_KEY}",
             *base,
             "--tag",
             IMAGE,

@@ -4,6 +4,7 @@ Routes take what they need through dependencies (the runtime and metrics live on
 ``create_app`` assembles the app from the router, the error handlers and the middleware.
 """
 
+import importlib.resources
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -11,7 +12,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.routing import APIRoute
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException
@@ -63,6 +65,9 @@ RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 MetricsDep = Annotated[ServiceMetrics, Depends(get_metrics)]
 
 router = APIRouter()
+# Swagger UI's assets ship in the image (the fastapi-offline wheel): /docs needs no CDN, works offline.
+SWAGGER_ASSETS = importlib.resources.files("fastapi_offline") / "static"
+SWAGGER_JS, SWAGGER_CSS = "/docs/swagger-ui-bundle.js", "/docs/swagger-ui.css"
 
 
 @router.get("/health", response_model=Health, summary="Liveness: the process answers.")
@@ -88,6 +93,27 @@ async def model_info(runtime: RuntimeDep) -> ModelInfo:
     if not runtime.ready:
         raise ModelNotReady(runtime.not_ready_reason)
     return ModelInfo.model_validate(runtime.card)
+
+
+@router.get("/docs", include_in_schema=False)
+async def docs() -> HTMLResponse:
+    return get_swagger_ui_html(
+        openapi_url="/openapi.json",
+        title="Sentiment service",
+        swagger_js_url=SWAGGER_JS,
+        swagger_css_url=SWAGGER_CSS,
+        swagger_favicon_url="data:,",
+    )
+
+
+@router.get(SWAGGER_JS, include_in_schema=False)
+async def docs_script() -> FileResponse:
+    return FileResponse(str(SWAGGER_ASSETS / "swagger-ui-bundle.js"), media_type="text/javascript")
+
+
+@router.get(SWAGGER_CSS, include_in_schema=False)
+async def docs_style() -> FileResponse:
+    return FileResponse(str(SWAGGER_ASSETS / "swagger-ui.css"), media_type="text/css")
 
 
 @router.get("/metrics", include_in_schema=False)
@@ -170,6 +196,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="1",
         summary="TF-IDF + logistic regression sentiment classifier with ML metrics.",
         lifespan=lifespan,
+        docs_url=None,  # served by the router, from local assets
+        redoc_url=None,
     )
     app.state.runtime = runtime
     app.state.metrics = metrics

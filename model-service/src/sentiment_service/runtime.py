@@ -14,6 +14,7 @@ from .metrics import ModelRecorder, ServiceMetrics
 from .model import ModelLoadError, Scored, SentimentModel, load_card
 from .schemas import Prediction
 from .settings import Settings
+from .signature import verify_signature
 
 log = logging.getLogger("sentiment_service")
 
@@ -47,6 +48,7 @@ class Runtime:
         started = time.perf_counter()
         model_dir = self.settings.model_dir
         try:
+            signer = verify_signature(model_dir, self.settings.model_public_key_file)
             self.card = load_card(model_dir)
             self.model = SentimentModel.load(model_dir, self.settings.word_cache_size, card=self.card)
             window = DriftWindow(
@@ -80,8 +82,9 @@ class Runtime:
         self.not_ready_reason = ""
         self.metrics.model_ready.set(1)
         log.info(
-            "model %s ready: %d features, loaded and warmed up in %.0f ms",
+            "model %s (signed by key %s) ready: %d features, loaded and warmed up in %.0f ms",
             self.model.version,
+            signer,
             self.model.n_features,
             (time.perf_counter() - started) * 1000,
         )

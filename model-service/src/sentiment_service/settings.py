@@ -15,6 +15,11 @@ class Settings(BaseSettings):
     host: str = Field("0.0.0.0", description="Address to listen on.")
     port: int = Field(8000, ge=1, le=65535, description="TCP port to listen on.")
     model_dir: Path = Field(Path("artifacts"), description="Directory with model.json and model_card.json.")
+    model_public_key_file: Path | None = Field(
+        None,
+        description="ed25519 public key the model's signature must verify with (the trust anchor, kept apart "
+        "from the model directory); without one the model is refused.",
+    )
 
     max_text_chars: int = Field(5000, ge=1, le=100_000, description="Longest accepted text, in characters.")
     max_batch_items: int = Field(64, ge=1, le=1024, description="Most texts in one batch request.")

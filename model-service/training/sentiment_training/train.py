@@ -31,6 +31,7 @@ from sentiment_service.drift import reference_profile
 from sentiment_service.model import ARTIFACT_FILE, ARTIFACT_FORMAT, CARD_FILE, SentimentModel
 
 from . import data
+from .signing import sign_with_key_file
 
 SEED = 42
 TEST_SIZE = 0.2
@@ -173,12 +174,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("artifacts"), help="output directory")
     parser.add_argument("--cache", type=Path, default=Path(".cache/data"), help="downloaded packages")
+    parser.add_argument(
+        "--signing-key", type=Path, default=Path(".keys/model-signing.key"), help="ed25519 key (created when absent)"
+    )
+    parser.add_argument("--public-key-out", type=Path, help="where the public key goes (default: beside the key)")
     args = parser.parse_args(argv)
     card = train(args.out, args.cache)
+    signed = sign_with_key_file(args.out, args.signing_key, args.public_key_out)
     print(
         f"model {card['model_version']}: accuracy {card['metrics_heldout']['accuracy']}, "
         f"f1_macro {card['metrics_heldout']['f1_macro']}, {card['artifact']['n_features']} features, "
-        f"{card['artifact']['bytes']} bytes, trained in {card['training_seconds']} s -> {args.out}",
+        f"{card['artifact']['bytes']} bytes, trained in {card['training_seconds']} s -> {args.out}, "
+        f"signed by key {signed['key_id']}",
         file=sys.stderr,
     )
     return 0
