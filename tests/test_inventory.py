@@ -18,7 +18,7 @@ ALL_ROLES = [*PLATFORM_ROLES, "manifests"]
 SHARED_PREFIXES = ("platform_", "load_")
 # Inventory values that equal a role default on purpose: the knobs the design card wants visible in the
 # inventory (node counts, GPU label and taint, HPA bounds and targets, GPU scheduling) and the names
-# the playbooks outside the roles read (cluster name, app namespace/name/host, Prometheus host).
+# the playbooks outside the roles read (cluster name, app namespace/name/host, Prometheus' namespace).
 VISIBLE_ON_PURPOSE = {
     "kind_cluster_workers",
     "kind_cluster_gpu_workers",
@@ -33,7 +33,7 @@ VISIBLE_ON_PURPOSE = {
     "sentiment_app_namespace",
     "sentiment_app_name",
     "sentiment_app_host",
-    "monitoring_prometheus_host",
+    "monitoring_namespace",
 }
 
 

@@ -133,3 +133,18 @@ def test_ingress_routes_only_paths_the_service_serves(committed_documents) -> No
     assert exposed <= served
     assert "/metrics" not in exposed
     assert {"/predict", "/health", "/ready"} <= exposed
+
+
+def test_least_privilege_by_default(committed_documents) -> None:
+    """RBAC as narrow as the configs need; Prometheus (no authentication of its own) not on the ingress."""
+    roles = {d["metadata"]["name"]: d for d in committed_documents if d["kind"] == "ClusterRole"}
+    traefik = roles["traefik-ingress-controller"]["rules"]
+    assert not [r for r in traefik if "secrets" in r["resources"]], "Traefik reads Secrets without TLS"
+    assert roles["sentiment-platform-prometheus"]["rules"] == [
+        {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]}
+    ]
+    assert roles["sentiment-platform-adapter-resource-reader"]["rules"] == [
+        {"apiGroups": [""], "resources": ["namespaces", "pods"], "verbs": ["get", "list", "watch"]}
+    ]
+    ingresses = {d["metadata"]["name"] for d in committed_documents if d["kind"] == "Ingress"}
+    assert "prometheus" not in ingresses
