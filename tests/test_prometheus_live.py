@@ -29,7 +29,7 @@ import httpx
 import pytest
 import yaml
 from infra import REPO, load_documents, render
-from svc import free_port
+from svc import TRUSTED_PUBLIC_KEY, free_port
 
 from sentiment_training.data import shifted_domains
 
@@ -142,6 +142,7 @@ def stack(rendered: dict, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
             SENTIMENT_HOST="127.0.0.1",
             SENTIMENT_PORT=str(service_port),
             SENTIMENT_MODEL_DIR=str(MODEL_DIR),
+            SENTIMENT_MODEL_PUBLIC_KEY_FILE=str(TRUSTED_PUBLIC_KEY),
             SENTIMENT_LOG_LEVEL="warning",
         )
         wait_for(f"http://127.0.0.1:{service_port}/ready", service)

@@ -358,38 +358,26 @@ def image_sizes() -> dict[str, float] | None:
     sizes: dict[str, float] = {}
     for name, (tag, extra) in builds.items():
         subprocess.run([*build, *extra, "-t", tag, str(SERVICE_DIR)], check=True, capture_output=True)
-        sizes[name] = (
-            int(
-                subprocess.run(
-                    ["docker", "image", "inspect", tag, "--format", "{{.Size}}"],
-                    check=True,
-                    capture_output=True,
-                    text=True,
-                ).stdout
-            )
-            / 1e6
-        )
-    history = subprocess.run(
-        ["docker", "history", "--no-trunc", "--format", "{{.Size}}\t{{.CreatedBy}}", "sentiment-service:bench"],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
+        # Unpacked layers (docker history): the same measure with the classic and the containerd image store.
+        sizes[name] = sum(size for size, _ in _history(tag)) / 1e6
     layers = {"virtualenv": "/opt/venv", "service code": "/opt/app", "model": "/opt/model"}
-    for line in history.splitlines():
-        size, created_by = line.split("\t", 1)
+    for size, created_by in _history("sentiment-service:bench"):
         for label, path in layers.items():
             if "COPY" in created_by and path in created_by:
-                sizes[label] = _bytes(size) / 1e6
+                sizes[label] = size / 1e6
     sizes["base image"] = sizes["ours"] - sum(sizes.get(label, 0) for label in layers)
     return sizes
 
 
-def _bytes(human: str) -> float:
-    match = re.fullmatch(r"([\d.]+)([kMG]?B)", human)
-    if not match:
-        return 0.0
-    return float(match.group(1)) * {"B": 1, "kB": 1e3, "MB": 1e6, "GB": 1e9}[match.group(2)]
+def _history(tag: str) -> list[tuple[int, str]]:
+    """(bytes, created by) of each layer of an image."""
+    output = subprocess.run(
+        ["docker", "history", "--human=false", "--no-trunc", "--format", "{{.Size}}\t{{.CreatedBy}}", tag],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return [(int(size), created_by) for size, created_by in (line.split("\t", 1) for line in output.splitlines())]
 
 
 def table(results: list[VariantResult]) -> str:

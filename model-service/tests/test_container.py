@@ -17,7 +17,9 @@ from svc import SIGNING_KEY, free_port
 
 SERVICE_DIR = Path(__file__).resolve().parents[1]
 IMAGE = os.environ.get("SENTIMENT_TEST_IMAGE", "sentiment-service:pytest")
-MAX_IMAGE_BYTES = 350 * 1000 * 1000
+# The unpacked layers (docker history), the same measure for the classic and the containerd image store
+# (whose `docker image inspect` size also counts the compressed blobs).
+MAX_IMAGE_BYTES = 300 * 1000 * 1000
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -135,6 +137,12 @@ def test_image_holds_no_build_tools_or_training_stack(image: str) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def layer_bytes(image: str) -> int:
+    """Sum of the image's unpacked layers, from docker history's exact sizes."""
+    sizes = docker("history", "--human=false", "--format", "{{.Size}}", image).stdout.split()
+    return sum(int(size) for size in sizes)
+
+
 def test_image_is_small(image: str) -> None:
-    size = int(docker("image", "inspect", image, "--format", "{{.Size}}").stdout)
+    size = layer_bytes(image)
     assert size < MAX_IMAGE_BYTES, f"{size / 1e6:.0f} MB"
