@@ -8,7 +8,7 @@ require_cmd go nice
 ensure_cmds jq:jq
 
 ALL_TARGETS=(own kind kubernetes containerd runc crictl cni-plugins etcd coredns local-path-provisioner
-  traefik prometheus prometheus-adapter metrics-server docker-engine buildx registry)
+  traefik prometheus prometheus-adapter metrics-server docker-engine buildx registry kube-router)
 
 # origin_hash MODULE@VERSION: the VCS commit the proxy records for a version ("" when it has none).
 origin_hash() { (cd "$AIRGAP_WORK_DIR" && go mod download -json "$1") | jq -r '.Origin.Hash // empty'; }
@@ -283,6 +283,18 @@ build_registry() {
     -ldflags "-s -w -X $pkg/version.version=$REGISTRY_VERSION" ./cmd/registry
   "$out/registry" --version
   finish registry "$REGISTRY_VERSION"
+}
+
+build_kube_router() {
+  # Only its NetworkPolicy controller runs (see versions.env); version ldflags as its Makefile sets them.
+  built kube-router "$KUBE_ROUTER_VERSION" && return 0
+  local out pkg=github.com/cloudnativelabs/kube-router/v2
+  out=$(bin_dir kube-router "$KUBE_ROUTER_VERSION")
+  go_build_in_module "$pkg" "$KUBE_ROUTER_VERSION" "$out" \
+    -ldflags "-s -w -X $pkg/pkg/version.Version=$KUBE_ROUTER_VERSION -X $pkg/pkg/version.BuildDate=$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
+    ./cmd/kube-router
+  "$out/kube-router" --version
+  finish kube-router "$KUBE_ROUTER_VERSION"
 }
 
 targets=("$@")

@@ -20,7 +20,7 @@ RECIPE=$(recipe_hash "$AIRGAP_DIR/build-images.sh" "$AIRGAP_DIR/images" "$AIRGAP
 
 # Debian packages: a small rootfs (CA bundle, busybox, iptables for kube-proxy/kindnetd) and the node's
 # (the package list of kind's images/base/Dockerfile, less NFS/iSCSI/fuse-overlayfs which kind here never uses).
-SLIM_PACKAGES=ca-certificates,iptables,conntrack,iproute2,busybox-static
+SLIM_PACKAGES=ca-certificates,iptables,ipset,conntrack,iproute2,busybox-static
 NODE_PACKAGES=systemd,conntrack,iptables,nftables,iproute2,ethtool,util-linux,mount,kmod,libseccomp2,pigz,bash,ca-certificates,curl,jq,procps
 
 # Scratch space of this run; removed on exit (stages run in subshells, so no per-directory bookkeeping).
@@ -169,6 +169,15 @@ build_kindnetd_image() {
     --change 'ENTRYPOINT ["/bin/kindnetd"]'
 }
 
+build_kube_router_image() {
+  # kube-router's NetworkPolicy controller (versions.env): iptables through our wrapper, ipset.
+  local dir
+  dir=$(iptables_rootfs)
+  install -m 0755 "$(bin_dir kube-router "$KUBE_ROUTER_VERSION")/kube-router" "$dir/usr/local/bin/kube-router"
+  import_rootfs "$dir" "$KUBE_ROUTER_IMAGE" "$RECIPE" --change "$PATH_ENV" \
+    --change 'ENTRYPOINT ["/usr/local/bin/kube-router"]'
+}
+
 build_local_path_provisioner_image() {
   local dir
   dir=$(tiny_rootfs)
@@ -268,6 +277,7 @@ NODE_COMPONENT_IMAGES=(
   "registry.k8s.io/coredns/coredns:$COREDNS_VERSION"
   "registry.k8s.io/pause:$PAUSE_IMAGE_TAG"
   "$KINDNETD_IMAGE"
+  "$KUBE_ROUTER_IMAGE"
   "$LOCAL_PATH_PROVISIONER_IMAGE"
   "$LOCAL_PATH_HELPER_IMAGE"
 )
@@ -292,6 +302,9 @@ build_component_images() {
   check_image "registry.k8s.io/pause:$PAUSE_IMAGE_TAG" "pause" "registry.k8s.io/pause:$PAUSE_IMAGE_TAG" -v
   ensure_image "$KINDNETD_IMAGE" "$RECIPE" build_kindnetd_image
   check_image "$KINDNETD_IMAGE" "HOST_IP" "$KINDNETD_IMAGE"
+  ensure_image "$KUBE_ROUTER_IMAGE" "$RECIPE" build_kube_router_image
+  check_image "$KUBE_ROUTER_IMAGE" "$KUBE_ROUTER_VERSION" "$KUBE_ROUTER_IMAGE" --version
+  check_image "$KUBE_ROUTER_IMAGE" "ipset v" --entrypoint ipset "$KUBE_ROUTER_IMAGE" --version
   ensure_image "$LOCAL_PATH_PROVISIONER_IMAGE" "$RECIPE" build_local_path_provisioner_image
   check_image "$LOCAL_PATH_PROVISIONER_IMAGE" "$LOCAL_PATH_PROVISIONER_VERSION" "$LOCAL_PATH_PROVISIONER_IMAGE" --version
   ensure_image "$LOCAL_PATH_HELPER_IMAGE" "$RECIPE" build_local_path_helper_image
@@ -384,6 +397,9 @@ node_rootfs() {
   install -m 0755 "$KUBE_BIN/kubeadm" "$KUBE_BIN/kubelet" "$KUBE_BIN/kubectl" "$dir/usr/bin/"
   printf '%s' "$K8S_VERSION" >"$dir/kind/version"
   "$OWN_BIN/kind-manifests" "$src" defaultCNIManifest >"$dir/kind/manifests/default-cni.yaml"
+  # ... plus NetworkPolicy enforcement, as kind's own node image has it (images/node/network-policy.yaml).
+  { echo '---'; sed "s#@KUBE_ROUTER_IMAGE@#$KUBE_ROUTER_IMAGE#" "$AIRGAP_DIR/images/node/network-policy.yaml"; } \
+    >>"$dir/kind/manifests/default-cni.yaml"
   "$OWN_BIN/kind-manifests" "$src" defaultStorageManifest >"$dir/kind/manifests/default-storage.yaml"
   printf '%s\n' "$dir"
 }
@@ -457,6 +473,7 @@ require_binaries() {
   for pair in own:"$(own_version)" kind:"$KIND_VERSION" kubernetes:"$K8S_VERSION" containerd:"$CONTAINERD_VERSION" \
     runc:"$RUNC_VERSION" crictl:"$CRICTL_VERSION" cni-plugins:"$CNI_PLUGINS_VERSION" etcd:"$ETCD_VERSION" \
     coredns:"$COREDNS_VERSION" local-path-provisioner:"$LOCAL_PATH_PROVISIONER_VERSION" traefik:"$TRAEFIK_VERSION" \
+    kube-router:"$KUBE_ROUTER_VERSION" \
     prometheus:"$PROMETHEUS_VERSION" prometheus-adapter:"$PROMETHEUS_ADAPTER_VERSION" \
     metrics-server:"$METRICS_SERVER_VERSION" registry:"$REGISTRY_VERSION"; do
     built "${pair%%:*}" "${pair#*:}" || die "binaries ${pair%%:*} ${pair#*:} not built: run airgap/build-binaries.sh first"

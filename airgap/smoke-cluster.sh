@@ -77,6 +77,7 @@ wait_ready() {
   kubectl -n kube-system rollout status deployment/coredns --timeout="$WAIT"
   kubectl -n kube-system rollout status daemonset/kindnet --timeout="$WAIT"
   kubectl -n kube-system rollout status daemonset/kube-proxy --timeout="$WAIT"
+  kubectl -n kube-system rollout status daemonset/network-policy --timeout="$WAIT"
   kubectl -n local-path-storage rollout status deployment/local-path-provisioner --timeout="$WAIT"
   kubectl get nodes -o wide
   kubectl get pods -A -o wide

@@ -159,7 +159,12 @@ def test_cross_role_defaults_agree() -> None:
     assert d["sentiment_app_ingress_class"] == d["ingress_class_name"]
     assert d["monitoring_app_namespace"] == d["sentiment_app_namespace"]
     assert d["monitoring_app_job"] == d["monitoring_app_hpa"] == d["sentiment_app_name"]
-    assert f"prometheus.{d['monitoring_namespace']}.svc" in d["custom_metrics_prometheus_url"]
+    assert d["custom_metrics_prometheus"]["namespace"] == d["monitoring_namespace"]
+    assert d["ingress_prometheus"]["namespace"] == d["monitoring_namespace"]
+    assert {"namespace": d["ingress_namespace"], "name": "traefik"} in d["sentiment_app_network_clients"]
+    assert {"namespace": d["monitoring_namespace"], "name": "prometheus"} in d["sentiment_app_network_clients"]
+    assert {"namespace": d["custom_metrics_namespace"], "name": "prometheus-adapter"} in d["monitoring_prometheus_clients"]
+    assert {"namespace": d["sentiment_app_namespace"], "port": 8000} in d["ingress_backends"]
 
 
 def test_inventory_wires_each_cross_role_fact_to_its_owner() -> None:

@@ -58,6 +58,7 @@ INVENTORY_NAMES = (
     "sentiment_app_namespace",
     "sentiment_app_name",
     "sentiment_app_host",
+    "monitoring_namespace",
 )
 # The names of this clone's e2e clusters, each written before the cluster exists: what `--down` deletes.
 CLUSTER_FILE = BUILD / "clusters"
@@ -524,41 +525,301 @@ def idempotence(runner: Runner) -> None:
     runner.report.check("second site.yml run changes nothing", recap["changed"] == 0 and recap["failed"] == 0, recap)
 
 
-def rolling_restart(runner: Runner) -> None:
-    hey = subprocess.Popen(
-        [
-            "hey",
-            "-z",
-            "60s",
-            "-c",
-            "8",
-            "-m",
-            "POST",
-            "-T",
-            "application/json",
-            "-host",
-            runner.names["sentiment_app_host"],
-            "-d",
-            json.dumps({"text": "Steady traffic while the pods roll."}),
-            f"{runner.host_url}/predict",
-        ],
+def start_hey(runner: Runner, seconds: int, clients: int, text: str) -> subprocess.Popen:
+    """hey through the ingress in the background (it exits 0 whatever happens: read its report)."""
+    command = ["hey", "-z", f"{seconds}s", "-c", str(clients), "-m", "POST", "-T", "application/json"]
+    command += ["-host", runner.names["sentiment_app_host"], "-d", json.dumps({"text": text})]
+    return subprocess.Popen(
+        [*command, f"{runner.host_url}/predict"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
         env=runner.env,
     )
+
+
+def finish_hey(hey: subprocess.Popen, log: str) -> dict:
+    output, _ = hey.communicate(timeout=600)
+    (BUILD / log).write_text(output)
+    return hey_report(output)
+
+
+def failed(result: dict) -> int:
+    return int(result["non_2xx"]) + int(result["error_count"])
+
+
+def kubectl(runner: Runner, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return runner.run("kubectl", f"--context=kind-{runner.cluster}", *args, check=check)
+
+
+def rolling_restart(runner: Runner) -> None:
+    hey = start_hey(runner, 60, 8, "Steady traffic while the pods roll.")
     time.sleep(5)
     deployment = ["-n", runner.names["sentiment_app_namespace"], f"deployment/{runner.names['sentiment_app_name']}"]
-    runner.run("kubectl", f"--context=kind-{runner.cluster}", "rollout", "restart", *deployment)
-    runner.run("kubectl", f"--context=kind-{runner.cluster}", "rollout", "status", *deployment, "--timeout=300s")
-    output, _ = hey.communicate(timeout=180)
-    (BUILD / "rolling-restart-hey.log").write_text(output)
-    result = hey_report(output)
+    kubectl(runner, "rollout", "restart", *deployment)
+    kubectl(runner, "rollout", "status", *deployment, "--timeout=300s")
+    result = finish_hey(hey, "rolling-restart-hey.log")
     runner.report.facts["rolling_restart"] = result
     runner.report.check(
         "no failed request during a rolling restart under load",
         result["responses"] > 0 and result["non_2xx"] == 0 and result["error_count"] == 0,
         {"responses": result["responses"], "status_codes": result["status_codes"], "errors": result["errors"]},
+    )
+
+
+def hpa_state(runner: Runner) -> dict:
+    hpa = runner.kubectl_json(
+        "get", "hpa", "-n", runner.names["sentiment_app_namespace"], runner.names["sentiment_app_name"]
+    )
+    status = hpa["status"]
+    able = next((c for c in status.get("conditions", []) if c["type"] == "ScalingActive"), {})
+    return {
+        "current": status.get("currentReplicas", 0),
+        "desired": status.get("desiredReplicas", 0),
+        "metrics_ok": able.get("status") == "True",
+    }
+
+
+def watch_hpa(runner: Runner, seconds: float, interval: float = 5) -> list[dict]:
+    samples, started = [], time.monotonic()
+    while time.monotonic() - started < seconds:
+        samples.append({"t": round(time.monotonic() - started, 1), **hpa_state(runner)})
+        time.sleep(interval)
+    return samples
+
+
+def model_pods(runner: Runner) -> list[dict]:
+    selector = f"app.kubernetes.io/name={runner.names['sentiment_app_name']}"
+    namespace = runner.names["sentiment_app_namespace"]
+    return runner.kubectl_json("get", "pods", "-n", namespace, "-l", selector)["items"]
+
+
+def fault_pod_deleted(runner: Runner) -> dict:
+    """A model pod deleted under load: its endpoints go first (preStop), Traefik retries what it did not answer."""
+    hey = start_hey(runner, 40, 8, "A pod goes away mid-traffic.")
+    time.sleep(10)
+    victim = model_pods(runner)[0]["metadata"]["name"]
+    kubectl(runner, "delete", "pod", "-n", runner.names["sentiment_app_namespace"], victim, "--wait=false")
+    result = finish_hey(hey, "fault-pod-deleted-hey.log")
+    return {
+        "fault": "model pod deleted",
+        "pod": victim,
+        "requests": result["responses"] + result["error_count"],
+        "failed": failed(result),
+        "status_codes": result["status_codes"],
+        "errors": result["errors"],
+    }
+
+
+def fault_prometheus_deleted(runner: Runner) -> dict:
+    """Prometheus deleted under load: the HPA loses its custom metric for a while and must neither scale to
+    its minimum nor flap, and must have its metric back within two minutes."""
+    hey = start_hey(runner, 150, 16, "Scaling on a metric that goes away.")
+    time.sleep(45)  # let the HPA settle above its minimum on this load
+    before = hpa_state(runner)
+    kubectl(
+        runner,
+        "delete",
+        "pod",
+        "-n",
+        runner.names["monitoring_namespace"],
+        "-l",
+        "app.kubernetes.io/name=prometheus",
+        "--wait=false",
+    )
+    deleted_at = time.monotonic()
+    samples = watch_hpa(runner, 100)
+    result = finish_hey(hey, "fault-prometheus-deleted-hey.log")
+    back = next((s["t"] for s in samples if s["metrics_ok"] and s["t"] > 5), None)
+    replicas = [s["current"] for s in samples]
+    return {
+        "fault": "Prometheus pod deleted",
+        "before": before,
+        "hpa": samples,
+        "lowest_replicas": min(replicas),
+        "metric_back_after_s": back,
+        "requests": result["responses"] + result["error_count"],
+        "failed": failed(result),
+        "status_codes": result["status_codes"],
+        "seconds_watched": round(time.monotonic() - deleted_at),
+    }
+
+
+def fault_node_frozen(runner: Runner) -> dict:
+    """A worker hung (docker pause) past the node-monitor grace period, then back: its pods stop answering
+    without a word; Traefik times out and retries elsewhere until the node is NotReady and its endpoints go."""
+    pods = model_pods(runner)
+    prometheus_nodes = {
+        p["spec"].get("nodeName")
+        for p in runner.kubectl_json("get", "pods", "-n", runner.names["monitoring_namespace"])["items"]
+    }
+    nodes = [p["spec"]["nodeName"] for p in pods if not p["spec"]["nodeName"].endswith("control-plane")]
+    candidates = [n for n in nodes if n not in prometheus_nodes] or nodes
+    victim = max(set(candidates), key=candidates.count)
+    hey = start_hey(runner, 150, 8, "A node stops answering.")
+    time.sleep(10)
+    runner.run("docker", "pause", victim)
+    try:
+        time.sleep(60)  # past the node-monitor grace period (40 s): the node turns NotReady
+    finally:
+        runner.run("docker", "unpause", victim)
+    result = finish_hey(hey, "fault-node-frozen-hey.log")
+    requests = result["responses"] + result["error_count"]
+    return {
+        "fault": "worker node frozen 60 s",
+        "node": victim,
+        "model_pods_on_it": nodes.count(victim),
+        "requests": requests,
+        "failed": failed(result),
+        "failed_share": failed(result) / max(requests, 1),
+        "status_codes": result["status_codes"],
+        "errors": result["errors"],
+    }
+
+
+def faults(runner: Runner) -> None:
+    report = runner.report
+    pod = fault_pod_deleted(runner)
+    report.check(
+        "fault, model pod deleted under load: no failed request", pod["requests"] > 0 and pod["failed"] == 0, pod
+    )
+    prometheus = fault_prometheus_deleted(runner)
+    report.check(
+        "fault, Prometheus deleted under load: the HPA holds its replicas and has its metric back within 2 minutes",
+        prometheus["lowest_replicas"] >= prometheus["before"]["current"]
+        and prometheus["metric_back_after_s"] is not None
+        and prometheus["metric_back_after_s"] <= 120
+        and prometheus["failed"] == 0,
+        {k: v for k, v in prometheus.items() if k != "hpa"},
+    )
+    node = fault_node_frozen(runner)
+    report.check(
+        "fault, worker node frozen past the grace period: at most 1% of requests fail",
+        node["requests"] > 0 and node["failed_share"] <= 0.01,
+        node,
+    )
+    report.facts["faults"] = [pod, prometheus, node]
+    kubectl(runner, "wait", "--for=condition=Ready", "nodes", "--all", "--timeout=300s")
+
+
+def scale_in(runner: Runner) -> None:
+    """The HPA scales in under light load (its maximum lowered to its minimum): no request is lost."""
+    namespace, name = runner.names["sentiment_app_namespace"], runner.names["sentiment_app_name"]
+    state = hpa_state(runner)
+    if state["current"] <= 2:  # scale out first, so that there is something to scale in
+        kubectl(runner, "scale", "deployment", "-n", namespace, name, "--replicas=4")
+        kubectl(runner, "rollout", "status", "deployment", "-n", namespace, name, "--timeout=300s")
+    hpa = runner.kubectl_json("get", "hpa", "-n", namespace, name)
+    before = len(model_pods(runner))
+    hey = start_hey(runner, 120, 4, "Fewer pods, same answers.")
+    time.sleep(5)
+    kubectl(
+        runner,
+        "patch",
+        "hpa",
+        "-n",
+        namespace,
+        name,
+        "--type=merge",
+        "-p",
+        json.dumps({"spec": {"maxReplicas": hpa["spec"]["minReplicas"]}}),
+    )
+    samples = watch_hpa(runner, 100)
+    result = finish_hey(hey, "scale-in-hey.log")
+    kubectl(
+        runner,
+        "patch",
+        "hpa",
+        "-n",
+        namespace,
+        name,
+        "--type=merge",
+        "-p",
+        json.dumps({"spec": {"maxReplicas": hpa["spec"]["maxReplicas"]}}),
+    )
+    after = len(model_pods(runner))
+    facts = {
+        "pods_before": before,
+        "pods_after": after,
+        "hpa": samples,
+        "requests": result["responses"],
+        "failed": failed(result),
+        "status_codes": result["status_codes"],
+    }
+    runner.report.facts["scale_in"] = facts
+    runner.report.check(
+        "scale-in under load loses no request",
+        after < before and result["responses"] > 0 and facts["failed"] == 0,
+        {k: v for k, v in facts.items() if k != "hpa"},
+    )
+
+
+def network_policy(runner: Runner) -> None:
+    """NetworkPolicy is enforced: a pod in another namespace cannot reach the model directly, but it can reach
+    Traefik (a positive control: its network works), and the ingress path to the model works."""
+    model = model_pods(runner)[0]
+    image = model["spec"]["containers"][0]["image"]
+    namespace = runner.names["sentiment_app_namespace"]
+    traefik = runner.kubectl_json("get", "services", "-A", "-l", "app.kubernetes.io/name=traefik")["items"][0]
+    traefik_namespace = traefik["metadata"]["namespace"]
+    targets = {
+        "model Service": f"http://{runner.names['sentiment_app_name']}.{namespace}.svc/health",
+        "model pod": f"http://{model['status']['podIP']}:8000/health",
+        "Traefik": f"http://traefik.{traefik_namespace}.svc/ping",
+    }
+    script = (
+        "import json, sys, urllib.request\n"
+        "out = {}\n"
+        "for name, url in json.loads(sys.argv[1]).items():\n"
+        "    try:\n"
+        "        urllib.request.urlopen(url, timeout=5)\n"
+        "        out[name] = 'reached'\n"
+        "    except urllib.error.HTTPError:\n"
+        "        out[name] = 'reached'\n"
+        "    except OSError as exc:\n"
+        "        out[name] = 'blocked: ' + type(exc).__name__\n"
+        "print(json.dumps(out))\n"
+    )
+    kubectl(
+        runner,
+        "run",
+        "netpol-probe",
+        "-n",
+        "default",
+        "--image",
+        image,
+        "--image-pull-policy=IfNotPresent",
+        "--restart=Never",
+        "--command",
+        "--",
+        "python",
+        "-c",
+        script,
+        json.dumps(targets),
+    )
+    kubectl(
+        runner,
+        "wait",
+        "-n",
+        "default",
+        "pod/netpol-probe",
+        "--for=jsonpath={.status.phase}=Succeeded",
+        "--timeout=120s",
+        check=False,
+    )
+    logs = kubectl(runner, "logs", "-n", "default", "netpol-probe", check=False).stdout.strip()
+    kubectl(runner, "delete", "pod", "-n", "default", "netpol-probe", "--wait=false", check=False)
+    try:
+        seen = json.loads(logs.splitlines()[-1])
+    except (ValueError, IndexError):
+        seen = {"probe output": logs[-500:]}
+    runner.report.facts["network_policy"] = seen
+    runner.report.check(
+        "NetworkPolicy enforced: another namespace cannot reach the model directly, yet reaches Traefik",
+        seen.get("Traefik") == "reached"
+        and str(seen.get("model Service", "")).startswith("blocked")
+        and str(seen.get("model pod", "")).startswith("blocked"),
+        seen,
     )
 
 
@@ -605,6 +866,9 @@ def main() -> int:
         runner.stage("drift.yml", drift, runner)
         runner.stage("site.yml (second run)", idempotence, runner)
         runner.stage("rolling restart under load", rolling_restart, runner)
+        runner.stage("NetworkPolicy", network_policy, runner)
+        runner.stage("faults under load", faults, runner)
+        runner.stage("scale-in under load", scale_in, runner)
         if not args.keep:
             runner.stage("delete the cluster", delete_cluster, runner, runner.cluster)
         runner.stage("existing cluster (kind_cluster_enabled false)", existing_cluster, runner)
