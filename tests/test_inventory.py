@@ -163,7 +163,8 @@ def test_cross_role_defaults_agree() -> None:
     assert d["ingress_prometheus"]["namespace"] == d["monitoring_namespace"]
     assert {"namespace": d["ingress_namespace"], "name": "traefik"} in d["sentiment_app_network_clients"]
     assert {"namespace": d["monitoring_namespace"], "name": "prometheus"} in d["sentiment_app_network_clients"]
-    assert {"namespace": d["custom_metrics_namespace"], "name": "prometheus-adapter"} in d["monitoring_prometheus_clients"]
+    adapter = {"namespace": d["custom_metrics_namespace"], "name": "prometheus-adapter"}
+    assert adapter in d["monitoring_prometheus_clients"]
     assert {"namespace": d["sentiment_app_namespace"], "port": 8000} in d["ingress_backends"]
 
 
