@@ -138,8 +138,13 @@ def test_ingress_routes_only_paths_the_service_serves(committed_documents) -> No
 def test_least_privilege_by_default(committed_documents) -> None:
     """RBAC as narrow as the configs need; Prometheus (no authentication of its own) not on the ingress."""
     roles = {d["metadata"]["name"]: d for d in committed_documents if d["kind"] == "ClusterRole"}
-    traefik = roles["traefik-ingress-controller"]["rules"]
-    assert not [r for r in traefik if "secrets" in r["resources"]], "Traefik reads Secrets without TLS"
+    # Traefik reads Secrets (its Ingress provider always watches them) only where it routes: no cluster-wide grant.
+    bound = {d["roleRef"]["name"] for d in committed_documents if d["kind"] == "ClusterRoleBinding"}
+    cluster_wide = [r for name in bound & set(roles) for r in roles[name]["rules"]]
+    assert not [r for r in cluster_wide if "secrets" in r.get("resources", [])], "a cluster-wide grant reads Secrets"
+    bindings = [d for d in committed_documents if d["kind"] == "RoleBinding"]
+    grants = {(d["metadata"]["namespace"], d["roleRef"]["name"]) for d in bindings}
+    assert {("sentiment", "traefik-ingress-namespaced"), ("monitoring", "traefik-ingress-namespaced")} <= grants
     assert roles["sentiment-platform-prometheus"]["rules"] == [
         {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]}
     ]
