@@ -487,6 +487,12 @@ def existing_cluster(runner: Runner) -> None:
     image_checks(runner, "existing cluster", model_from_registry=True)
 
 
+def teardown(runner: Runner) -> None:
+    recap = runner.playbook("teardown.yml", "teardown.log")
+    gone = runner.cluster not in runner.run("kind", "get", "clusters").stdout.split()
+    runner.report.check("teardown.yml deletes the cluster", recap["failed"] == 0 and gone, recap)
+
+
 def load(runner: Runner) -> None:
     runner.playbook("load.yml", "load.log")
     result = json.loads((REPO / ".build" / "load-report.json").read_text())
@@ -869,8 +875,8 @@ def main() -> int:
         runner.stage("NetworkPolicy", network_policy, runner)
         runner.stage("faults under load", faults, runner)
         runner.stage("scale-in under load", scale_in, runner)
-        if not args.keep:
-            runner.stage("delete the cluster", delete_cluster, runner, runner.cluster)
+        if not args.keep:  # as `make down` does it
+            runner.stage("teardown.yml", teardown, runner)
         runner.stage("existing cluster (kind_cluster_enabled false)", existing_cluster, runner)
     except Exception as exc:  # noqa: BLE001 - recorded in the report, then the exit status says it
         report.check("e2e ran to the end", False, str(exc)[-3000:])
