@@ -56,9 +56,31 @@ cat >"$AIRGAP_STATE_DIR/daemon.json" <<JSON
 }
 JSON
 
-nohup containerd --config "$AIRGAP_STATE_DIR/containerd.toml" >"$AIRGAP_STATE_DIR/containerd.log" 2>&1 &
-for _ in $(seq 1 30); do [[ -S $AIRGAP_RUN_DIR/containerd/containerd.sock ]] && break; sleep 1; done
-nohup dockerd --config-file "$AIRGAP_STATE_DIR/daemon.json" >"$AIRGAP_STATE_DIR/dockerd.log" 2>&1 &
+# A machine restart that keeps /run leaves the sockets of the last engine behind: a stale socket file
+# would pass for a serving one, so clear them unless their daemon still runs, and wait for containerd
+# to answer, not for its socket to exist.
+containerd_socket=$AIRGAP_RUN_DIR/containerd/containerd.sock
+if ! pgrep -f -- "--config $AIRGAP_STATE_DIR/containerd.toml" >/dev/null; then
+  rm -f "$containerd_socket" "$containerd_socket.ttrpc"
+  nohup containerd --config "$AIRGAP_STATE_DIR/containerd.toml" >"$AIRGAP_STATE_DIR/containerd.log" 2>&1 &
+fi
+containerd_ready=false
+for _ in $(seq 1 60); do
+  if ctr --address "$containerd_socket" version >/dev/null 2>&1; then
+    containerd_ready=true
+    break
+  fi
+  sleep 1
+done
+if [[ $containerd_ready != true ]]; then
+  echo "containerd did not answer on $containerd_socket; last log lines:" >&2
+  tail -n 30 "$AIRGAP_STATE_DIR/containerd.log" >&2
+  exit 1
+fi
+if ! pgrep -f -- "--config-file $AIRGAP_STATE_DIR/daemon.json" >/dev/null; then
+  rm -f "$AIRGAP_DOCKER_SOCKET" "$AIRGAP_RUN_DIR/docker.pid"
+  nohup dockerd --config-file "$AIRGAP_STATE_DIR/daemon.json" >"$AIRGAP_STATE_DIR/dockerd.log" 2>&1 &
+fi
 
 # The context users switch to for Docker Desktop, Colima or rootless Docker: the CLI, kind and the
 # roles all follow it.
