@@ -131,6 +131,7 @@ def start(variant: Variant, port: int, model_dir: Path) -> tuple[subprocess.Pope
         "SENTIMENT_MODEL_PUBLIC_KEY_FILE": str(SIGNING_KEY.with_suffix(".pub")),
         "SENTIMENT_HOST": "127.0.0.1",
         "SENTIMENT_PORT": str(port),
+        "SENTIMENT_PROBE_PORT": str(port + 1),
         "SENTIMENT_LOG_LEVEL": "warning",
         **variant.env,
     }
@@ -205,6 +206,10 @@ class OverloadResult:
     health_p95_ms: float
     health_max_ms: float
     health_failures: int
+    probe_p50_ms: float
+    probe_p95_ms: float
+    probe_max_ms: float
+    probe_failures: int
     peak_rss_mb: float
 
 
@@ -234,9 +239,14 @@ def health_over_fresh_connections(port: int, stop: threading.Event, timeout: flo
 
 def overload(port: int, variant: str, clients: int, *, duration: int, body: Path, pid: int) -> OverloadResult:
     stop = threading.Event()
-    health: list[float] = []
-    prober = threading.Thread(target=lambda: health.extend(health_over_fresh_connections(port, stop)))
-    prober.start()
+    health: list[float] = []  # the API port's /health, queued with the traffic
+    probe: list[float] = []  # the probe port's /health, what kubelet asks
+    probers = [
+        threading.Thread(target=lambda: health.extend(health_over_fresh_connections(port, stop))),
+        threading.Thread(target=lambda: probe.extend(health_over_fresh_connections(port + 1, stop))),
+    ]
+    for prober in probers:
+        prober.start()
     command = [
         "hey",
         "-z",
@@ -257,13 +267,15 @@ def overload(port: int, variant: str, clients: int, *, duration: int, body: Path
         output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
     finally:
         stop.set()
-        prober.join()
+        for prober in probers:
+            prober.join()
     rows = list(csv.DictReader(io.StringIO(output)))
     admitted = sorted(float(r["response-time"]) * 1000 for r in rows if r["status-code"] == "200")
     shed = sum(r["status-code"] == "503" for r in rows)
     answered = [r for r in rows if r["status-code"] not in ("", "0")]
     errors = len(rows) - len(answered) + sum(r["status-code"] not in ("200", "503") for r in answered)
     health_sorted = sorted(health)
+    probe_sorted = sorted(probe)
     return OverloadResult(
         variant=variant,
         clients=clients,
@@ -275,6 +287,10 @@ def overload(port: int, variant: str, clients: int, *, duration: int, body: Path
         health_p95_ms=health_sorted[int(0.95 * (len(health_sorted) - 1))],
         health_max_ms=health_sorted[-1],
         health_failures=sum(h >= 10_000 for h in health_sorted),
+        probe_p50_ms=statistics.median(probe_sorted),
+        probe_p95_ms=probe_sorted[int(0.95 * (len(probe_sorted) - 1))],
+        probe_max_ms=probe_sorted[-1],
+        probe_failures=sum(h >= 10_000 for h in probe_sorted),
         peak_rss_mb=peak_rss_mb(pid),
     )
 
@@ -282,14 +298,15 @@ def overload(port: int, variant: str, clients: int, *, duration: int, body: Path
 def overload_table(results: list[OverloadResult]) -> str:
     lines = [
         "| variant | clients | answered req/s | shed | p99 admitted ms | errors "
-        "| /health p50 / p95 / max ms | peak RSS MB |",
-        "|---|---|---|---|---|---|---|---|",
+        "| API port /health p50 / p95 / max ms | probe port /health p50 / p95 / max ms | peak RSS MB |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         health = f"{r.health_p50_ms:.1f} / {r.health_p95_ms:.1f} / {r.health_max_ms:.1f}"
+        probe = f"{r.probe_p50_ms:.1f} / {r.probe_p95_ms:.1f} / {r.probe_max_ms:.1f}"
         lines.append(
             f"| {r.variant} | {r.clients:,} | {r.answered_per_s:,.0f} | {r.shed_share:.1%} "
-            f"| {r.admitted_p99_ms:,.0f} | {r.errors} | {health} | {r.peak_rss_mb:.0f} |"
+            f"| {r.admitted_p99_ms:,.0f} | {r.errors} | {health} | {probe} | {r.peak_rss_mb:.0f} |"
         )
     return "\n".join(lines)
 
@@ -300,7 +317,11 @@ def run_overload(args: argparse.Namespace, model_dir: Path, texts: list[str], tm
     body.write_text(json.dumps({"text": texts[0]}))
     overloads: list[OverloadResult] = []
     service = [sys.executable, "-m", "sentiment_service"]
-    unbounded = {"SENTIMENT_MAX_QUEUED_TEXTS": "1000000", "SENTIMENT_MAX_QUEUED_CHARS": "1000000000"}
+    unbounded = {
+        "SENTIMENT_MAX_QUEUED_TEXTS": "1000000",
+        "SENTIMENT_MAX_QUEUED_CHARS": "1000000000",
+        "SENTIMENT_MAX_IN_FLIGHT": "0",
+    }
     for name, env in (("ours (load shedding)", {}), ("ours, unbounded queue", unbounded)):
         for clients in args.overload:
             # A fresh process per run: its peak RSS is that run's.
@@ -405,6 +426,7 @@ def main() -> int:
     parser.add_argument("--port", type=int, default=18080)
     parser.add_argument("--out", type=Path, default=SERVICE_DIR.parent / ".bench")
     parser.add_argument("--no-images", dest="images", action="store_false", help="skip the image size comparison")
+    parser.add_argument("--overload-only", action="store_true", help="only the overload section (sizing its limits)")
     args = parser.parse_args()
     for tool in ("wrk", "hey"):
         if shutil.which(tool) is None:
@@ -417,7 +439,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "predict.lua"
         wrk_script(texts[:500], script)
-        for variant in variants():
+        for variant in [] if args.overload_only else variants():
             process, ready_s = start(variant, args.port, model_dir)
             try:
                 loads = [drive(args.port, script, c, args.duration) for c in args.concurrency]
@@ -432,7 +454,7 @@ def main() -> int:
 
     overhead = drift_overhead(model_dir, texts)
     sizes = image_sizes() if args.images else None
-    report = table(results) + "\n\nOverload:\n\n" + overload_table(overloads)
+    report = (table(results) + "\n\n" if results else "") + "Overload:\n\n" + overload_table(overloads)
     drift_line = (
         f"Drift window: {overhead['drift_add_us_per_text']:.1f} us per text recorded vs "
         f"{overhead['score_us_per_text']:.0f} us per text scored "

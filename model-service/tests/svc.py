@@ -33,6 +33,7 @@ class Server:
     process: subprocess.Popen
     base_url: str
     log_path: Path
+    probe_url: str
 
     def client(self, **kwargs) -> httpx.Client:
         return httpx.Client(base_url=self.base_url, timeout=10, **kwargs)
@@ -48,11 +49,13 @@ class Server:
 
 def start_server(model_dir: Path, log_path: Path, wait_ready: bool = True, **env: str) -> Server:
     port = free_port()
+    probe_port = env.pop("SENTIMENT_PROBE_PORT", None) or str(free_port())
     environment = {
         **os.environ,
         "PYTHONPATH": str(SERVICE_DIR / "src"),
         "SENTIMENT_HOST": "127.0.0.1",
         "SENTIMENT_PORT": str(port),
+        "SENTIMENT_PROBE_PORT": probe_port,
         "SENTIMENT_MODEL_DIR": str(model_dir),
         "SENTIMENT_MODEL_PUBLIC_KEY_FILE": str(TRUSTED_PUBLIC_KEY),
         **env,
@@ -61,7 +64,7 @@ def start_server(model_dir: Path, log_path: Path, wait_ready: bool = True, **env
     process = subprocess.Popen(
         [sys.executable, "-m", "sentiment_service"], env=environment, stdout=log, stderr=subprocess.STDOUT
     )
-    server = Server(process, f"http://127.0.0.1:{port}", log_path)
+    server = Server(process, f"http://127.0.0.1:{port}", log_path, f"http://127.0.0.1:{probe_port}")
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:

@@ -91,6 +91,58 @@ def test_requests_beyond_the_queue_bound_are_shed_with_retry_after(model_dir, tm
         server.stop()
 
 
+def test_requests_beyond_the_in_flight_bound_are_shed_and_the_probe_port_keeps_answering(model_dir, tmp_path) -> None:
+    # At most 4 /predict requests at once: 64 connections of 64-text batches overflow it.
+    server = start_server(model_dir, tmp_path / "log", SENTIMENT_MAX_IN_FLIGHT="4")
+    texts = ["a sharp, funny and humane film that never talks down to its audience"] * 64
+    probes: list[tuple[int, float]] = []
+
+    async def probe_while_busy(stop: asyncio.Event) -> None:
+        async with httpx.AsyncClient(timeout=10) as http:
+            while not stop.is_set():
+                started = time.perf_counter()
+                status = (await http.get(f"{server.probe_url}/ready")).status_code
+                probes.append((status, time.perf_counter() - started))
+                await asyncio.sleep(0.05)
+
+    async def burst() -> list[httpx.Response]:
+        stop = asyncio.Event()
+        prober = asyncio.create_task(probe_while_busy(stop))
+        limits = httpx.Limits(max_connections=64)
+        async with httpx.AsyncClient(base_url=server.base_url, timeout=60, limits=limits) as http:
+            responses = await asyncio.gather(*(http.post("/predict", json={"texts": texts}) for _ in range(300)))
+        stop.set()
+        await prober
+        return responses
+
+    try:
+        responses = asyncio.run(burst())
+        shed = [r for r in responses if r.status_code == 503]
+        assert {r.status_code for r in responses} == {200, 503}
+        assert all(r.headers["retry-after"] == "1" and r.json()["error"]["type"] == "overloaded" for r in shed)
+        assert all(status == 200 for status, _ in probes)
+        assert probes
+        with server.client() as http:
+            metrics = http.get("/metrics").text
+        assert f"inference_requests_shed_total {float(len(shed))}" in metrics
+        assert f'http_requests_total{{method="POST",route="/predict",status="503"}} {float(len(shed))}' in metrics
+        assert "event_loop_lag_seconds " in metrics
+        assert "predict_requests_in_flight 0.0" in metrics
+    finally:
+        server.stop()
+
+
+def test_the_probe_port_answers_health_and_ready(server) -> None:
+    health = httpx.get(f"{server.probe_url}/health", timeout=5)
+    ready = httpx.get(f"{server.probe_url}/ready", timeout=5)
+    assert health.status_code == 200
+    assert health.json() == {"status": "ok"}
+    with server.client() as http:
+        version = http.get("/model").json()["model_version"]
+    assert ready.status_code == 200
+    assert ready.json() == {"status": "ready", "model_version": version}
+
+
 def test_sigterm_answers_every_request_already_sent_even_16_maximum_batches(model_dir, tmp_path) -> None:
     # 16 connections each send a whole maximum-size batch (64 x 5,000 characters), then SIGTERM at once.
     server = start_server(

@@ -31,12 +31,13 @@ def main() -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    app = create_app(settings)
     config = uvicorn.Config(
-        create_app(settings),
+        app,
         host=settings.host,
         port=settings.port,
         loop="uvloop",
-        http=protocol_class(settings),
+        http=protocol_class(settings, app.state.admission),
         lifespan="on",
         access_log=False,
         log_level=settings.log_level,

@@ -21,9 +21,11 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 from starlette.routing import Route
 
+from .admission import Admission
 from .errors import error_response
 from .metrics import ServiceMetrics
 from .middleware import HttpMetricsMiddleware, RequestGuardMiddleware
+from .probes import ProbeServer, ProbeState
 from .runtime import ModelNotReady, ModelOverloaded, Runtime
 from .schemas import (
     BatchPrediction,
@@ -182,13 +184,27 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     metrics = ServiceMetrics()
     runtime = Runtime(settings, metrics)
+    admission = Admission(metrics, settings.max_in_flight, settings.retry_after_s)
+
+    def model_ready() -> tuple[bool, str | None, str]:
+        version = runtime.model.version if runtime.model is not None else None
+        return runtime.ready, version, runtime.not_ready_reason
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        admission.start()
+        probes = None
+        if settings.probe_port:
+            state = ProbeState(admission.seconds_since_tick, model_ready, settings.loop_stall_s)
+            probes = ProbeServer(settings.host, settings.probe_port, state)
+            probes.start()
         runtime.load()
         yield
         # Runs after uvicorn stopped accepting and in-flight requests finished (graceful shutdown).
         await runtime.stop()
+        await admission.stop()
+        if probes is not None:
+            probes.stop()
         log.info("stopped")
 
     app = FastAPI(
@@ -201,6 +217,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.runtime = runtime
     app.state.metrics = metrics
+    app.state.admission = admission  # the HTTP protocol sheds with it (server.py)
     routers = [predict_router(predict_request_model(settings.max_text_chars, settings.max_batch_items)), router]
     for included in routers:
         app.include_router(included)

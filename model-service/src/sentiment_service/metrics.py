@@ -110,7 +110,18 @@ class ServiceMetrics:
         self.http_in_flight = Gauge("http_requests_in_flight", "HTTP requests being answered now.", registry=r)
         self.requests_shed = Counter(
             "inference_requests_shed",
-            "Requests to /predict refused at once (503, Retry-After) because the model's queue was full.",
+            "Requests to /predict refused at once (503, Retry-After): the model's queue was full, or the "
+            "process was answering its most /predict requests at once.",
+            registry=r,
+        )
+        self.loop_lag = Gauge(
+            "event_loop_lag_seconds",
+            "How late the event loop ran its last timer: how long requests wait for it.",
+            registry=r,
+        )
+        self.predict_in_flight = Gauge(
+            "predict_requests_in_flight",
+            "/predict requests admitted and not answered yet (shed above a bound).",
             registry=r,
         )
         self.queued_texts = Gauge(

@@ -29,6 +29,7 @@ from typing import Any
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from .admission import Admission, Admitted
 from .errors import error_body
 from .settings import Settings
 
@@ -52,6 +53,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     max_header_bytes = 16_384
     head_timeout_s = 10.0
     body_timeout_s = 30.0
+    admission: Admission | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -95,6 +97,10 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
+        # Requests pipelined behind the current one never run now: they are no longer in flight.
+        for _, app in self.pipeline:
+            if isinstance(app, Admitted):
+                app.release()
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
@@ -126,11 +132,24 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._reading_head = False
-        super().on_headers_complete()
+        admission = self.admission
+        if admission is None or not self._is_predict():
+            super().on_headers_complete()
+            return
+        # uvicorn runs ``self.app`` for this request: the bare shed reply, or the API counted in flight.
+        api = self.app
+        self.app = admission.shed if admission.full() else admission.admit(api)
+        try:
+            super().on_headers_complete()
+        finally:
+            self.app = api
         if self._close_after_request and self.cycle is not None:
             self.cycle.keep_alive = False
         if not self.transport.is_closing():
             self._arm(self.body_timeout_s, "body")
+
+    def _is_predict(self) -> bool:
+        return self.parser.get_method() == b"POST" and self.url.split(b"?", 1)[0] == b"/predict"
 
     def on_message_complete(self) -> None:
         self._disarm()
@@ -205,8 +224,8 @@ class DrainingServer(uvicorn.Server):
         await super().shutdown(sockets=sockets)
 
 
-def protocol_class(settings: Settings) -> type[GuardedHttpToolsProtocol]:
-    """The guarded protocol with this deployment's limits."""
+def protocol_class(settings: Settings, admission: Admission | None = None) -> type[GuardedHttpToolsProtocol]:
+    """The guarded protocol with this deployment's limits (and the app's event-loop admission)."""
     return type(
         "ConfiguredHttpToolsProtocol",
         (GuardedHttpToolsProtocol,),
@@ -214,5 +233,6 @@ def protocol_class(settings: Settings) -> type[GuardedHttpToolsProtocol]:
             "max_header_bytes": settings.max_header_bytes,
             "head_timeout_s": settings.request_head_timeout_s,
             "body_timeout_s": settings.request_body_timeout_s,
+            "admission": admission if admission is not None and admission.enabled else None,
         },
     )

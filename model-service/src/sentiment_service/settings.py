@@ -40,6 +40,25 @@ class Settings(BaseSettings):
         400_000, ge=1000, description="Most characters of texts waiting for the model; shed above, as for texts."
     )
     retry_after_s: int = Field(1, ge=1, le=60, description="Retry-After of a shed request, in seconds.")
+    max_in_flight: int = Field(
+        256,
+        ge=0,
+        description="Most /predict requests a process answers at once; beyond it a /predict is answered 503 with "
+        "Retry-After at once, before its body is read (load shedding). It bounds the memory of request bodies "
+        "and, at the measured ~1,200 req/s per process, the time an admitted request waits to ~0.2 s; 0 turns "
+        "it off. Measured in make bench's overload section.",
+    )
+
+    probe_port: int = Field(
+        8001,
+        ge=0,
+        le=65535,
+        description="Port of the probe listener (GET /health, GET /ready from a thread of its own, so probes never "
+        "wait behind traffic); 0 turns it off.",
+    )
+    loop_stall_s: float = Field(
+        10.0, gt=0, description="The probes report unhealthy once the event loop has not run for this long."
+    )
 
     max_header_bytes: int = Field(
         16_384, ge=1024, le=1_048_576, description="Largest request head (request line and headers); 431 above."
