@@ -312,7 +312,8 @@ def overload_table(results: list[OverloadResult]) -> str:
 
 
 def run_overload(args: argparse.Namespace, model_dir: Path, texts: list[str], tmp: Path) -> list[OverloadResult]:
-    """Ours with load shedding (the defaults) and with an unbounded queue, at each overload client count."""
+    """Ours with its defaults (the model-queue bound), with the in-flight bound too, and with no bound, at each
+    overload client count."""
     body = tmp / "body.json"
     body.write_text(json.dumps({"text": texts[0]}))
     overloads: list[OverloadResult] = []
@@ -322,7 +323,12 @@ def run_overload(args: argparse.Namespace, model_dir: Path, texts: list[str], tm
         "SENTIMENT_MAX_QUEUED_CHARS": "1000000000",
         "SENTIMENT_MAX_IN_FLIGHT": "0",
     }
-    for name, env in (("ours (load shedding)", {}), ("ours, unbounded queue", unbounded)):
+    variants = (
+        ("ours (defaults: model-queue bound)", {}),
+        ("ours + in-flight bound 256", {"SENTIMENT_MAX_IN_FLIGHT": "256"}),
+        ("ours, no bound at all", unbounded),
+    )
+    for name, env in variants:
         for clients in args.overload:
             # A fresh process per run: its peak RSS is that run's.
             process, _ = start(Variant(name, "", service, env), args.port, model_dir)

@@ -41,12 +41,11 @@ class Settings(BaseSettings):
     )
     retry_after_s: int = Field(1, ge=1, le=60, description="Retry-After of a shed request, in seconds.")
     max_in_flight: int = Field(
-        256,
+        0,
         ge=0,
         description="Most /predict requests a process answers at once; beyond it a /predict is answered 503 with "
-        "Retry-After at once, before its body is read (load shedding). It bounds the memory of request bodies "
-        "and, at the measured ~1,200 req/s per process, the time an admitted request waits to ~0.2 s; 0 turns "
-        "it off. Measured in make bench's overload section.",
+        "Retry-After at once, before its body is read; 0 (the default) turns it off. Off because make bench "
+        "measured it doing harm where clients ignore Retry-After and share the server's CPU (see the README).",
     )
 
     probe_port: int = Field(
