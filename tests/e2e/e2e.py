@@ -720,33 +720,18 @@ def scale_in(runner: Runner) -> None:
         kubectl(runner, "scale", "deployment", "-n", namespace, name, "--replicas=4")
         kubectl(runner, "rollout", "status", "deployment", "-n", namespace, name, "--timeout=300s")
     hpa = runner.kubectl_json("get", "hpa", "-n", namespace, name)
+
+    def set_max_replicas(count: int) -> None:
+        patch = json.dumps({"spec": {"maxReplicas": count}})
+        kubectl(runner, "patch", "hpa", "-n", namespace, name, "--type=merge", "-p", patch)
+
     before = len(model_pods(runner))
     hey = start_hey(runner, 120, 4, "Fewer pods, same answers.")
     time.sleep(5)
-    kubectl(
-        runner,
-        "patch",
-        "hpa",
-        "-n",
-        namespace,
-        name,
-        "--type=merge",
-        "-p",
-        json.dumps({"spec": {"maxReplicas": hpa["spec"]["minReplicas"]}}),
-    )
+    set_max_replicas(hpa["spec"]["minReplicas"])
     samples = watch_hpa(runner, 100)
     result = finish_hey(hey, "scale-in-hey.log")
-    kubectl(
-        runner,
-        "patch",
-        "hpa",
-        "-n",
-        namespace,
-        name,
-        "--type=merge",
-        "-p",
-        json.dumps({"spec": {"maxReplicas": hpa["spec"]["maxReplicas"]}}),
-    )
+    set_max_replicas(hpa["spec"]["maxReplicas"])
     after = len(model_pods(runner))
     facts = {
         "pods_before": before,

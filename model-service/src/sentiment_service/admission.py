@@ -2,11 +2,12 @@
 
 The model's queue bound (``batching.py``) sheds when scoring falls behind. With a light model the HTTP
 side runs out first: at 1,024 clients about a thousand requests sit inside the process at once, each
-waiting its turn on the event loop, while the model's queue stays short. By Little's law their latency
-is that count over the throughput, so bounding the count bounds the latency of every admitted request.
-``Admission`` counts the ``/predict`` requests admitted and not yet answered; beyond ``max_in_flight``
-the protocol answers 503 with ``Retry-After`` at once through a bare ASGI callable, before FastAPI
-parses anything, and counts it where the HPA and the alerts read it.
+waiting its turn on the event loop, while the model's queue stays short. ``Admission`` counts the
+``/predict`` requests admitted and not yet answered; beyond ``max_in_flight`` the protocol answers 503
+with ``Retry-After`` at once through a bare ASGI callable, before FastAPI parses anything, and counts it
+where the HPA and the alerts read it. That bounds the request bodies held in memory; it bounds the wait
+of admitted requests only where clients honour ``Retry-After`` (make bench, against hey, which does not
+and shares the server's cores: no gain), so it is off unless ``SENTIMENT_MAX_IN_FLIGHT`` sets it.
 
 It also samples the event loop's lag (how late a timer fires): exported as a metric, and how the probe
 listener (``probes.py``) knows the loop still runs.
@@ -16,12 +17,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from .errors import error_body
+from .errors import send_error
 from .metrics import ServiceMetrics
 
 # How often the loop's lag is sampled.
@@ -43,19 +43,8 @@ class Admission:
         self.lag_s = 0.0
         self.last_tick = time.monotonic()
         self._task: asyncio.Task[None] | None = None
-        body = json.dumps(
-            error_body("overloaded", f"the server is answering {max_in_flight} requests already, retry shortly")
-        ).encode()
-        self._shed_start = {
-            "type": "http.response.start",
-            "status": 503,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"retry-after", str(retry_after_s).encode()),
-            ],
-        }
-        self._shed_body = {"type": "http.response.body", "body": body}
+        self._shed_message = f"the server is answering {max_in_flight} requests already, retry shortly"
+        self._retry_after = [(b"retry-after", str(retry_after_s).encode())]
         metrics.loop_lag.set_function(lambda: self.lag_s)
         metrics.predict_in_flight.set_function(lambda: self.in_flight)
 
@@ -97,8 +86,7 @@ class Admission:
         """ASGI app of a shed request: 503 with Retry-After, counted where the HPA and alerts read it."""
         self.metrics.http_requests.labels("POST", "/predict", "503").inc()
         self.metrics.requests_shed.inc()
-        await send(self._shed_start)
-        await send(self._shed_body)
+        await send_error(send, 503, "overloaded", self._shed_message, self._retry_after)
 
 
 class Admitted:

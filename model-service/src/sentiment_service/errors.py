@@ -17,9 +17,12 @@ def error_response(status: int, kind: str, message: str, details: list[dict[str,
     return JSONResponse(error_body(kind, message, details), status)
 
 
-async def send_error(send: Send, status: int, kind: str, message: str) -> None:
-    """For ASGI middleware that answers before the app runs."""
+async def send_error(
+    send: Send, status: int, kind: str, message: str, extra_headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    """For ASGI middleware (and bare ASGI callables) that answer before the app runs."""
     body = json.dumps(error_body(kind, message)).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    headers += extra_headers or []
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

@@ -16,6 +16,8 @@ import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from .errors import error_body
+
 log = logging.getLogger("sentiment_service")
 
 # A probe client that sends nothing is dropped after this long (kubelet sends at once).
@@ -60,7 +62,7 @@ class _Handler(BaseHTTPRequestHandler):
         routes = {"/health": self.server.state.health, "/ready": self.server.state.ready}
         answer = routes.get(self.path.split("?", 1)[0])
         if answer is None:
-            status, body = 404, {"error": {"type": "not_found", "message": "probes: GET /health or /ready"}}
+            status, body = 404, error_body("not_found", "probes: GET /health or /ready")
         else:
             status, body = answer()
         payload = json.dumps(body).encode()

@@ -225,7 +225,7 @@ class DrainingServer(uvicorn.Server):
 
 
 def protocol_class(settings: Settings, admission: Admission | None = None) -> type[GuardedHttpToolsProtocol]:
-    """The guarded protocol with this deployment's limits (and the app's event-loop admission)."""
+    """The guarded protocol with this deployment's limits (and the app's in-flight bound, when it has one)."""
     return type(
         "ConfiguredHttpToolsProtocol",
         (GuardedHttpToolsProtocol,),
