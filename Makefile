@@ -37,7 +37,8 @@ help: ## list the targets
 
 venv: $(VENV)/.installed ## install the pinned Python tooling into .venv
 
-$(VENV)/.installed: requirements-dev.txt model-service/requirements.txt model-service/requirements-train.txt
+$(VENV)/.installed: requirements-dev.txt model-service/requirements.txt model-service/requirements-train.txt \
+                    model-service/requirements-transformer.txt
 	@$(PYTHON_BOOTSTRAP) -c 'import sys; v = sys.version_info[:2]; sys.exit(0 if (3, 11) <= v <= (3, 13) else \
 	  "Python %d.%d found (%s); the platform needs 3.11 to 3.13 (ansible-core 2.19 controllers, NumPy wheels): \
 	  make venv PYTHON_BOOTSTRAP=python3.12" % (*v, sys.executable))'
@@ -50,17 +51,18 @@ $(VENV)/.installed: requirements-dev.txt model-service/requirements.txt model-se
 PIP_COMPILE = $(BIN)/pip-compile --generate-hashes --allow-unsafe --strip-extras --quiet --no-emit-index-url
 lock: venv ## re-resolve the *.in requirement files into the hash-pinned requirements*.txt locks
 	cd model-service && $(PIP_COMPILE) -o requirements.txt requirements.in
+	cd model-service && $(PIP_COMPILE) -o requirements-transformer.txt requirements-transformer.in
 	cd model-service && $(PIP_COMPILE) -o requirements-train.txt requirements-train.in
 	$(PIP_COMPILE) -o requirements-dev.txt requirements-dev.in
 
 # --- the data scientist's loop -------------------------------------------------------------
-model: venv ## train the sentiment model (model-service/artifacts)
+model: venv ## train the sentiment model: MODEL=tfidf (default, model-service/artifacts) or MODEL=minilm
 	$(MAKE) -C model-service model PYTHON=$(BIN)/python
 
-serve: venv ## run the service locally on 127.0.0.1:$PORT (trains the model first if needed)
+serve: venv ## run the service locally on 127.0.0.1:$PORT (MODEL=tfidf|minilm; trains it first if needed)
 	$(MAKE) -C model-service serve PYTHON=$(BIN)/python PORT=$(PORT)
 
-bench: venv ## naive vs ours: req/s, p50, p99, errors, RSS, time to ready
+bench: venv ## naive vs ours (MODEL=tfidf|minilm): req/s, p50, p99, errors, RSS, time to ready
 	$(MAKE) -C model-service bench PYTHON=$(BIN)/python
 
 # --- the platform -------------------------------------------------------------------------

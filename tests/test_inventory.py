@@ -17,7 +17,7 @@ ALL_ROLES = [*PLATFORM_ROLES, "manifests"]
 # Variables of the playbooks and the inventory itself, not of a role.
 SHARED_PREFIXES = ("platform_", "load_")
 # Inventory values that equal a role default on purpose: the knobs the design card wants visible in the
-# inventory (node counts, GPU label and taint, HPA bounds and targets, GPU scheduling) and the names
+# inventory (node counts, GPU label and taint, HPA bounds and targets, GPU scheduling, the model) and the names
 # the playbooks outside the roles read (cluster name, app namespace/name/host, Prometheus' namespace).
 VISIBLE_ON_PURPOSE = {
     "kind_cluster_workers",
@@ -25,6 +25,7 @@ VISIBLE_ON_PURPOSE = {
     "kind_cluster_gpu_label",
     "kind_cluster_gpu_taint",
     "kind_cluster_name",
+    "sentiment_app_model",
     "sentiment_app_replicas_min",
     "sentiment_app_replicas_max",
     "sentiment_app_hpa_target_rps",

@@ -36,9 +36,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from sentiment_service.drift import DriftWindow, reference_shares
-from sentiment_service.model import SentimentModel, load_card
+from sentiment_service.model import load_card
+from sentiment_service.runtime import load_model
+from sentiment_service.settings import Settings
 
 HERE = Path(__file__).resolve().parent
+VARIANT_OF_FORMAT = {"sentiment-linear-text/v1": "tfidf", "sentiment-minilm-onnx/v1": "minilm"}
 SERVICE_DIR = HERE.parent
 # make model's signing key (make bench trains first): the served model verifies with its public key.
 SIGNING_KEY = SERVICE_DIR / ".keys" / "model-signing.key"
@@ -71,9 +74,25 @@ class VariantResult:
     loads: list[LoadResult]
 
 
-def variants() -> list[Variant]:
+def variants(transformer: bool) -> list[Variant]:
     python = sys.executable
     service = [python, "-m", "sentiment_service"]
+    if transformer:
+        return [
+            Variant(
+                "naive",
+                "fp32 ONNX graph, default session options, one run per request on the event loop",
+                [python, str(HERE / "naive_server.py")],
+                {"NAIVE_BATCHING": "0"},
+            ),
+            Variant(
+                "naive + micro-batching",
+                "fp32 ONNX graph, default session options, behind the service's MicroBatcher",
+                [python, str(HERE / "naive_server.py")],
+                {"NAIVE_BATCHING": "1"},
+            ),
+            Variant("ours", "int8 graph, token-sized batches, model thread off the loop (defaults)", service),
+        ]
     return [
         Variant(
             "naive",
@@ -354,7 +373,8 @@ def run_overload(args: argparse.Namespace, model_dir: Path, texts: list[str], tm
 
 def drift_overhead(model_dir: Path, texts: list[str]) -> dict[str, float]:
     """Per-text cost of scoring vs of recording the prediction in the drift window."""
-    model = SentimentModel.load(model_dir)
+    card = load_card(model_dir)
+    model = load_model(model_dir, card, Settings(model_dir=model_dir))
     window = DriftWindow(reference_shares(load_card(model_dir)["reference"]), 1000, 600.0)
     model.score_batch(texts)  # warm the word cache, as a running server has
     started = time.perf_counter()
@@ -377,7 +397,7 @@ def drift_overhead(model_dir: Path, texts: list[str]) -> dict[str, float]:
     }
 
 
-def image_sizes() -> dict[str, float] | None:
+def image_sizes(variant: str) -> dict[str, float] | None:
     """Build the product image and the naive single-stage one; sizes in MB and the product's layers."""
     if (
         shutil.which("docker") is None
@@ -390,7 +410,7 @@ def image_sizes() -> dict[str, float] | None:
     if os.environ.get("PYTHON_IMAGE"):
         build.append(f"--build-arg=PYTHON_IMAGE={os.environ['PYTHON_IMAGE']}")
     builds = {
-        "ours": ("sentiment-service:bench", []),
+        "ours": ("sentiment-service:bench", [f"--build-arg=MODEL={variant}"]),
         "naive": ("sentiment-service:bench-naive", ["-f", str(HERE / "Dockerfile.naive")]),
     }
     sizes: dict[str, float] = {}
@@ -451,12 +471,13 @@ def main() -> int:
             return 2
     model_dir = args.model_dir.resolve()
     texts = [json.loads(line)["text"] for line in (model_dir / "heldout.jsonl").open(encoding="utf-8")]
+    model_variant = VARIANT_OF_FORMAT[load_card(model_dir)["artifact"]["format"]]
 
     results: list[VariantResult] = []
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "predict.lua"
         wrk_script(texts[:500], script)
-        for variant in [] if args.overload_only else variants():
+        for variant in [] if args.overload_only else variants(transformer=model_variant == "minilm"):
             process, ready_s = start(variant, args.port, model_dir)
             try:
                 loads = [drive(args.port, script, c, args.duration) for c in args.concurrency]
@@ -470,7 +491,7 @@ def main() -> int:
         overloads = run_overload(args, model_dir, texts, Path(tmp))
 
     overhead = drift_overhead(model_dir, texts)
-    sizes = image_sizes() if args.images else None
+    sizes = image_sizes(model_variant) if args.images else None
     report = (table(results) + "\n\n" if results else "") + "Overload:\n\n" + overload_table(overloads)
     drift_line = (
         f"Drift window: {overhead['drift_add_us_per_text']:.1f} us per text recorded vs "

@@ -28,6 +28,26 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def minilm_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The transformer variant `make model MODEL=minilm` built and signed, or one built and signed now
+    (fine-tuning on the CPU: minutes)."""
+    built = DEFAULT_ARTIFACTS.with_name("artifacts-minilm")
+    if all(
+        (built / name).exists() for name in ("model_card.json", "model-fp32.onnx", "heldout.jsonl", "signature.json")
+    ):
+        return built
+    out = tmp_path_factory.mktemp("artifacts-minilm")
+    train(out, DATA_CACHE, "minilm")
+    sign_with_key_file(out, SIGNING_KEY)
+    return out
+
+
+@pytest.fixture(scope="session")
+def minilm_card(minilm_dir: Path) -> dict:
+    return json.loads((minilm_dir / "model_card.json").read_text())
+
+
+@pytest.fixture(scope="session")
 def card(model_dir: Path) -> dict:
     return json.loads((model_dir / "model_card.json").read_text())
 

@@ -94,7 +94,10 @@ class ServiceMetrics:
             registry=r,
         )
         self.model_info = Gauge(
-            "model_info", "The loaded model (always 1).", ["model_version", "model_name"], registry=r
+            "model_info",
+            "The loaded model (always 1); device: where it is scored (cpu, or cuda when a GPU was found).",
+            ["model_version", "model_name", "device"],
+            registry=r,
         )
         self.model_ready = Gauge("model_ready", "1 once the model is loaded and warmed up, else 0.", registry=r)
         self.http_requests = Counter(
@@ -131,11 +134,11 @@ class ServiceMetrics:
         self._version: str | None = None
         r.register(_DriftCollector(lambda: self._window, lambda: self._version))
 
-    def attach_model(self, version: str, name: str, window: DriftWindow) -> ModelRecorder:
+    def attach_model(self, version: str, name: str, window: DriftWindow, device: str = "cpu") -> ModelRecorder:
         """Register the loaded model; the returned recorder is the one place its samples are recorded."""
         self._version = version
         self._window = window
-        self.model_info.labels(model_version=version, model_name=name).set(1)
+        self.model_info.labels(model_version=version, model_name=name, device=device).set(1)
         # The autoscaler's metric (prometheus-adapter) only exists once its series does: a pod that has
         # served no /predict yet must report 0 requests per second, not "unknown".
         self.http_requests.labels(method="POST", route="/predict", status="200")

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from functools import cache, lru_cache
 from operator import mul
 from pathlib import Path
+from typing import Protocol
 
 ARTIFACT_FORMAT = "sentiment-linear-text/v1"
 ARTIFACT_FILE = "model.json"
@@ -138,6 +139,19 @@ class _Block:
         return dot / math.sqrt(squares) if squares else 0.0
 
 
+class ScoringModel(Protocol):
+    """What the service needs of a model variant (TF-IDF here, MiniLM in ``transformer``)."""
+
+    version: str
+
+    @property
+    def summary(self) -> str: ...
+
+    def score_batch(self, texts: Sequence[str]) -> list[Scored]: ...
+
+    def predict_proba(self, texts: Sequence[str]) -> list[float]: ...
+
+
 class SentimentModel:
     """Binary sentiment classifier; ``predict_proba`` returns P(positive) per text."""
 
@@ -203,6 +217,10 @@ class SentimentModel:
     @property
     def n_features(self) -> int:
         return sum(len(b) for b in self._blocks)
+
+    @property
+    def summary(self) -> str:
+        return f"TF-IDF + logistic regression, {self.n_features} features"
 
     def score(self, text: str) -> Scored:
         lowered = text.lower()

