@@ -52,6 +52,7 @@ PIP_COMPILE = $(BIN)/pip-compile --generate-hashes --allow-unsafe --strip-extras
 lock: venv ## re-resolve the *.in requirement files into the hash-pinned requirements*.txt locks
 	cd model-service && $(PIP_COMPILE) -o requirements.txt requirements.in
 	cd model-service && $(PIP_COMPILE) -o requirements-transformer.txt requirements-transformer.in
+	cd model-service && $(PIP_COMPILE) -o requirements-transformer-gpu.txt requirements-transformer-gpu.in
 	cd model-service && $(PIP_COMPILE) -o requirements-train.txt requirements-train.in
 	$(PIP_COMPILE) -o requirements-dev.txt requirements-dev.in
 
@@ -92,7 +93,7 @@ airgap-up: airgap ## the whole stack on a machine that reaches no container regi
 	$(MAKE) up AIRGAP=1
 
 e2e: venv model ## our machines: build every image offline; a cluster of its own: site.yml, checks, load, drift, idempotence, rolling restart
-	python tests/e2e/e2e.py $(if $(filter 1,$(E2E_KEEP_CLUSTER)),--keep)
+	E2E_MODEL=$(MODEL) python tests/e2e/e2e.py $(if $(filter 1,$(E2E_KEEP_CLUSTER)),--keep)
 
 e2e-down: venv ## delete the cluster a `make e2e E2E_KEEP_CLUSTER=1` run left (the build cache stays)
 	python tests/e2e/e2e.py --down

@@ -52,6 +52,53 @@ def test_changing_workers_and_hpa_target_changes_only_those_manifests(rerendered
 
 
 @pytest.mark.slow
+def test_the_transformer_variant_brings_its_own_hpa_target_and_resources(tmp_path: Path) -> None:
+    overrides = tmp_path / "minilm.yml"
+    overrides.write_text(yaml.safe_dump({"sentiment_app_model": "minilm"}))
+    out = tmp_path / "manifests"
+    render(out, overrides)
+    assert changed_files(MANIFESTS, out) == {"sentiment_app/20-deployment.yaml", "sentiment_app/40-autoscaling.yaml"}
+    profile = yaml.safe_load((COLLECTION / "roles" / "sentiment_app" / "defaults" / "main.yml").read_text())[
+        "sentiment_app_model_profiles"
+    ]["minilm"]
+    documents = load_documents(out / "sentiment_app")
+    hpa = next(d for d in documents if d["kind"] == "HorizontalPodAutoscaler")
+    assert hpa["spec"]["metrics"][0]["pods"]["target"]["averageValue"] == str(profile["hpa_target_rps"])
+    deployment = next(d for d in documents if d["kind"] == "Deployment")
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert container["resources"] == profile["resources"]
+    # Another image (another variant, another tag), and the model threads follow the CPU limit.
+    assert (
+        container["image"]
+        != next(d for d in load_documents(MANIFESTS / "sentiment_app") if d["kind"] == "Deployment")["spec"][
+            "template"
+        ]["spec"]["containers"][0]["image"]
+    )
+    threads = next(e for e in container["env"] if e["name"] == "SENTIMENT_MODEL_THREADS")
+    assert threads["valueFrom"]["resourceFieldRef"]["resource"] == "limits.cpu"
+
+
+@pytest.mark.slow
+def test_real_gpus_request_the_device_and_score_on_cuda(tmp_path: Path) -> None:
+    overrides = tmp_path / "gpu.yml"
+    gpu = {"sentiment_app_gpu_scheduling": "required", "sentiment_app_gpu_count": 1}
+    overrides.write_text(yaml.safe_dump({"sentiment_app_model": "minilm", **gpu}))
+    out = tmp_path / "manifests"
+    render(out, overrides)
+    deployment = next(d for d in load_documents(out / "sentiment_app") if d["kind"] == "Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert container["resources"]["limits"]["nvidia.com/gpu"] == 1
+    assert {"name": "SENTIMENT_MODEL_DEVICE", "value": "cuda"} in container["env"]
+    assert pod["nodeSelector"]  # GPU nodes only
+
+    tfidf_on_gpu = tmp_path / "tfidf-gpu.yml"
+    tfidf_on_gpu.write_text(yaml.safe_dump(gpu))
+    with pytest.raises(AssertionError, match="only for the minilm model"):
+        render(tmp_path / "refused", tfidf_on_gpu)
+
+
+@pytest.mark.slow
 def test_registry_mirrors_reach_the_node_config(tmp_path: Path) -> None:
     overrides = tmp_path / "mirrors.yml"
     overrides.write_text(

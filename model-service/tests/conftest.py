@@ -3,17 +3,22 @@ and a real uvicorn process of the service on a free loopback port."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from svc import DATA_CACHE, DEFAULT_ARTIFACTS, SIGNING_KEY, Server, start_server
+from svc import DATA_CACHE, DEFAULT_ARTIFACTS, SERVICE_DIR, SIGNING_KEY, Server, start_server
 
 from sentiment_training.signing import sign_with_key_file
 from sentiment_training.train import train
+
+# Trained transformer variants, by training-input digest (see minilm_dir), outside the checkout.
+MODEL_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "sentiment-platform" / "models"
 
 
 @pytest.fixture(scope="session")
@@ -27,17 +32,35 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+def training_inputs_digest() -> str:
+    """sha256 over everything a trained model depends on: the training and service code (data pins
+    included) and the locked training dependencies."""
+    digest = hashlib.sha256()
+    files = sorted([*SERVICE_DIR.glob("training/**/*.py"), *SERVICE_DIR.glob("src/**/*.py")])
+    for path in [*files, SERVICE_DIR / "requirements-train.txt"]:
+        digest.update(path.relative_to(SERVICE_DIR).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 @pytest.fixture(scope="session")
 def minilm_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The transformer variant `make model MODEL=minilm` built and signed, or one built and signed now
-    (fine-tuning on the CPU: minutes)."""
+    """The transformer variant `make model MODEL=minilm` built and signed, else one built now (fine-tuning
+    on the CPU takes minutes), kept unsigned in a cache keyed by the digest of the training inputs, so a
+    later run with the same inputs reuses it; either way signed here with this checkout's key."""
     built = DEFAULT_ARTIFACTS.with_name("artifacts-minilm")
-    if all(
-        (built / name).exists() for name in ("model_card.json", "model-fp32.onnx", "heldout.jsonl", "signature.json")
-    ):
+    needed = ("model_card.json", "model-fp32.onnx", "heldout.jsonl", "signature.json")
+    if all((built / name).exists() for name in needed):
         return built
+    cache = MODEL_CACHE / f"minilm-{training_inputs_digest()}"
     out = tmp_path_factory.mktemp("artifacts-minilm")
-    train(out, DATA_CACHE, "minilm")
+    if (cache / "model_card.json").exists():
+        shutil.copytree(cache, out, dirs_exist_ok=True)
+    else:
+        train(out, DATA_CACHE, "minilm")
+        staging = cache.with_name(cache.name + ".partial")
+        shutil.rmtree(staging, ignore_errors=True)
+        shutil.copytree(out, staging)
+        staging.rename(cache)
     sign_with_key_file(out, SIGNING_KEY)
     return out
 

@@ -33,7 +33,7 @@ def value(families: dict, family: str, sample: str, **labels: str) -> float:
         ("http_request_duration_seconds", "histogram", {"method", "route"}),
         ("http_requests_in_flight", "gauge", set()),
         ("inference_batch_size", "histogram", {"model_version"}),
-        ("model_info", "gauge", {"model_version", "model_name"}),
+        ("model_info", "gauge", {"model_version", "model_name", "device"}),
         ("model_ready", "gauge", set()),
     ],
 )

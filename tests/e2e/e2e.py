@@ -59,6 +59,7 @@ INVENTORY_NAMES = (
     "sentiment_app_name",
     "sentiment_app_host",
     "monitoring_namespace",
+    "sentiment_app_model",
 )
 # The names of this clone's e2e clusters, each written before the cluster exists: what `--down` deletes.
 CLUSTER_FILE = BUILD / "clusters"
@@ -257,6 +258,8 @@ def start_run(runner: Runner) -> None:
         "platform_public_port": runner.host_port,
         "sentiment_app_image_registry": "",
     }
+    if os.environ.get("E2E_MODEL"):  # `make e2e MODEL=minilm`: the run deploys that variant
+        run_vars["sentiment_app_model"] = os.environ["E2E_MODEL"]
     RUN_VARS_FILE.write_text(json.dumps(run_vars, indent=2) + "\n")  # JSON is YAML
     runner.report.facts["cluster"] = {"name": runner.cluster, "url": runner.host_url}
     print(f"[e2e] cluster {runner.cluster}, ingress on {runner.host_url}", flush=True)
@@ -854,6 +857,7 @@ def main() -> int:
         delete_recorded_clusters(runner)
         start_run(runner)
         runner.names = runner.inventory(*INVENTORY_NAMES)
+        report.facts["model"] = runner.names["sentiment_app_model"]
         recap = runner.stage("site.yml (first run)", runner.playbook, "site.yml", "site-first-run.log")
         report.facts["first_run_recap"] = recap
         runner.stage("cluster checks", cluster_checks, runner)

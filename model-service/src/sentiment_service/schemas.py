@@ -77,6 +77,8 @@ class ModelInfo(BaseModel):
     model_version: str
     model_name: str
     metrics_heldout: dict[str, float]
+    # Accuracy and more on labelled sets from other domains (tweets, news, product, bank and IMDb reviews).
+    metrics_out_of_domain: dict[str, dict[str, float]] = {}
     data: dict[str, Any]
     artifact: dict[str, Any]
 

@@ -63,15 +63,17 @@ def session_options(threads: int) -> ort.SessionOptions:
 
 
 def choose_providers(device: str) -> list[str]:
-    """ONNX Runtime execution providers for ``device`` (cpu | cuda): CUDA when asked for and present,
-    else the CPU with a log line (the service still serves; ``model_execution_provider`` says which)."""
+    """ONNX Runtime execution providers for ``device`` (cpu | cuda): CUDA when asked for and this build has
+    it, else the CPU with a log line (the service still serves; ``model_info{device}`` says where)."""
     if device != "cuda":
         return [CPU]
     available = ort.get_available_providers()
-    if CUDA in available:
-        return [CUDA, CPU]
-    log.warning("a GPU was asked for, but this onnxruntime has no CUDA provider (%s): scoring on the CPU", available)
-    return [CPU]
+    if CUDA not in available:
+        log.warning("a GPU was asked for, but this onnxruntime lacks the CUDA provider (%s): CPU it is", available)
+        return [CPU]
+    # The GPU image carries CUDA and cuDNN as pip packages (nvidia-*): load them before the session does.
+    ort.preload_dlls(directory="")
+    return [CUDA, CPU]
 
 
 def token_batches(lengths: Sequence[int], budget: int) -> list[list[int]]:
@@ -136,6 +138,9 @@ class TransformerModel:
             session = ort.InferenceSession(
                 graph, sess_options=session_options(threads), providers=choose_providers(device)
             )
+            if device == "cuda" and session.get_providers()[0] != CUDA:
+                # The CUDA provider exists but found no usable GPU (no device, no driver): ONNX Runtime fell back.
+                log.warning("a GPU was asked for, but none is usable here: scoring on the CPU")
             return cls(
                 session,
                 tokenizer,

@@ -16,7 +16,10 @@ class Fitted:
     model: ScoringModel
     # P(positive) from the training-time reference (scikit-learn, the fp32 graph): the parity target.
     reference: Callable[[Sequence[str]], np.ndarray]
+    # Most any one text's P(positive) may differ from the reference, and the least share of texts whose
+    # label must agree with it.
     parity_tolerance: float
+    min_label_agreement: float
     min_accuracy: float
     seconds: float
     card: dict = field(default_factory=dict)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 import time
 import zipfile
@@ -67,8 +68,11 @@ HYPERPARAMETERS = {
 # unknown-token share, the same statistic as the TF-IDF variant's vocabulary).
 KNOWN_WORD_MIN_COUNT = 2
 MIN_ACCURACY = 0.82
-PARITY_TOLERANCE = 1e-4  # fp32 graph vs JAX
-INT8_TOLERANCE = 0.25  # int8 graph vs fp32 graph, any one text
+PARITY_TOLERANCE = 1e-4  # fp32 graph vs JAX, any one text
+# int8 graph vs JAX: rounding moves a borderline text's probability by up to about 0.25 (measured), the
+# typical one by under 0.02 (mean 0.016); only borderline labels may flip.
+INT8_TOLERANCE = 0.35
+INT8_LABEL_AGREEMENT = 0.97  # measured: 98.0% of held-out labels agree
 FP32_GRAPH_FILE = "model-fp32.onnx"  # kept beside the artifact for tests and the naive baseline; never shipped
 EVAL_BATCH = 128
 
@@ -265,9 +269,14 @@ def export(params: dict, encoder: Encoder, train_texts: Sequence[str], out_dir: 
     # Dynamic quantization: int8 weights for every MatMul with a constant kernel, activations quantized
     # per call. One scale per output column: a single scale per matrix cost 1-2 accuracy points on the
     # held-out and bank-review sets, per column costs none. The embedding tables stay fp32 (a Gather).
-    quantize_dynamic(
-        fp32_path, int8_path, op_types_to_quantize=["MatMul"], weight_type=QuantType.QInt8, per_channel=True
-    )
+    root = logging.getLogger()
+    level, root.level = root.level, logging.ERROR  # its advice to pre-process applies to CNNs, not here
+    try:
+        quantize_dynamic(
+            fp32_path, int8_path, op_types_to_quantize=["MatMul"], weight_type=QuantType.QInt8, per_channel=True
+        )
+    finally:
+        root.setLevel(level)
     tokenizer_path = out_dir / transformer.TOKENIZER_FILE
     tokenizer_path.write_text(encoder.tokenizer_json, encoding="utf-8")
     manifest = {
@@ -344,6 +353,7 @@ def fit(x_train: Sequence[str], y_train: Sequence[str], out_dir: Path, cache_dir
         # hundredths (INT8_TOLERANCE bounds any one text), the accuracy cost is carded and bounded by train.
         reference=lambda texts: reference_probabilities(params, [e.ids for e in tokenizer.encode_batch(list(texts))]),
         parity_tolerance=INT8_TOLERANCE,
+        min_label_agreement=INT8_LABEL_AGREEMENT,
         min_accuracy=MIN_ACCURACY,
         seconds=seconds,
         card={

@@ -112,6 +112,7 @@ def fit_tfidf(x_train: list[str], y_train: list[str], out_dir: Path) -> Fitted:
         model=compiled,
         reference=lambda texts: pipeline.predict_proba(texts)[:, 1],
         parity_tolerance=PARITY_TOLERANCE,
+        min_label_agreement=1.0,
         min_accuracy=MIN_ACCURACY,
         seconds=seconds,
         card={
@@ -156,8 +157,12 @@ def train(out_dir: Path, cache_dir: Path, variant: str = "tfidf") -> dict:
     served = np.array([s.p_positive for s in scored])
     reference = np.asarray(fitted.reference(x_test))
     parity = float(np.max(np.abs(served - reference)))
-    if parity > fitted.parity_tolerance:
-        raise SystemExit(f"the served model differs from its reference by {parity} (> {fitted.parity_tolerance})")
+    agreement = float(np.mean((served >= 0.5) == (reference >= 0.5)))
+    if parity > fitted.parity_tolerance or agreement < fitted.min_label_agreement:
+        raise SystemExit(
+            f"the served model differs from its reference by up to {parity} (tolerance {fitted.parity_tolerance}) "
+            f"and agrees on {agreement:.2%} of the labels (at least {fitted.min_label_agreement:.0%})"
+        )
     metrics = classification_metrics(y_test, served)
     metrics_reference = classification_metrics(y_test, reference)
     if metrics["accuracy"] < fitted.min_accuracy:
@@ -204,6 +209,8 @@ def train(out_dir: Path, cache_dir: Path, variant: str = "tfidf") -> dict:
         "metrics_heldout_reference": metrics_reference,
         "accuracy_out_of_domain_reference": out_of_domain_reference,
         "parity_max_abs_diff": parity,
+        "parity_mean_abs_diff": float(np.mean(np.abs(served - reference))),
+        "parity_label_agreement": agreement,
         "training_seconds": round(fitted.seconds, 2),
         "reference": reference_profile(scored, x_test),
         **fitted.card,
