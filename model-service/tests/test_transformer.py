@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import shutil
 from pathlib import Path
 
@@ -145,3 +146,11 @@ def test_service_serves_the_transformer_with_the_same_contract(minilm_dir, minil
         server.stop()
     assert "MiniLM int8 on CPUExecutionProvider" in server.log()
     assert "Application shutdown complete" in server.log()
+
+
+def test_a_gpu_request_without_a_gpu_falls_back_to_the_cpu_and_says_so(minilm_dir, minilm_card, caplog) -> None:
+    with caplog.at_level(logging.WARNING, logger="sentiment_service.transformer"):
+        model = TransformerModel.load(minilm_dir, minilm_card, threads=1, batch_tokens=1024, device="cuda")
+    assert model.execution_provider == "CPUExecutionProvider"
+    assert "a GPU was asked for" in caplog.text
+    assert model.predict_proba(["A delight."])[0] > 0.5

@@ -131,13 +131,15 @@ class TransformerModel:
             manifest = json.loads(raw)
             if manifest.get("format") != ARTIFACT_FORMAT:
                 raise ModelLoadError(f"unsupported artifact format {manifest.get('format')!r}")
-            graph = _read_verified(model_dir, manifest["graph"])
+            providers = choose_providers(device)
+            # int8 for the CPU; the fp32 graph for CUDA, whose provider lacks the int8 kernels (its quantized
+            # MatMuls would run on the CPU). The GPU image ships both, the CPU image the int8 one only.
+            on_gpu = providers[0] == CUDA and "graph_cuda" in manifest
+            graph = _read_verified(model_dir, manifest["graph_cuda" if on_gpu else "graph"])
             tokenizer = Tokenizer.from_str(_read_verified(model_dir, manifest["tokenizer"]).decode("utf-8"))
             tokenizer.no_padding()
             tokenizer.enable_truncation(int(manifest["max_tokens"]))
-            session = ort.InferenceSession(
-                graph, sess_options=session_options(threads), providers=choose_providers(device)
-            )
+            session = ort.InferenceSession(graph, sess_options=session_options(threads), providers=providers)
             if device == "cuda" and session.get_providers()[0] != CUDA:
                 # The CUDA provider exists but found no usable GPU (no device, no driver): ONNX Runtime fell back.
                 log.warning("a GPU was asked for, but none is usable here: scoring on the CPU")
@@ -154,7 +156,8 @@ class TransformerModel:
 
     @property
     def summary(self) -> str:
-        return f"MiniLM int8 on {self.execution_provider}, {self._batch_tokens} tokens per model call"
+        precision = "fp32" if self.execution_provider == CUDA else "int8"
+        return f"MiniLM {precision} on {self.execution_provider}, {self._batch_tokens} tokens per model call"
 
     def predict_proba(self, texts: Sequence[str]) -> list[float]:
         encodings = self._tokenizer.encode_batch(list(texts))

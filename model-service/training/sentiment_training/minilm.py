@@ -39,6 +39,7 @@ from tokenizers import Tokenizer
 from sentiment_service import transformer
 from sentiment_service.model import ARTIFACT_FILE
 from sentiment_service.runtime import available_cpus
+from sentiment_service.settings import Settings
 
 from . import data, onnx_graph
 from .fitted import Fitted
@@ -73,7 +74,8 @@ PARITY_TOLERANCE = 1e-4  # fp32 graph vs JAX, any one text
 # typical one by under 0.02 (mean 0.016); only borderline labels may flip.
 INT8_TOLERANCE = 0.35
 INT8_LABEL_AGREEMENT = 0.97  # measured: 98.0% of held-out labels agree
-FP32_GRAPH_FILE = "model-fp32.onnx"  # kept beside the artifact for tests and the naive baseline; never shipped
+# Tests and the naive baseline score it; the GPU image serves it (the CPU image ships only the int8 graph).
+FP32_GRAPH_FILE = "model-fp32.onnx"
 EVAL_BATCH = 128
 
 
@@ -283,6 +285,8 @@ def export(params: dict, encoder: Encoder, train_texts: Sequence[str], out_dir: 
         "format": transformer.ARTIFACT_FORMAT,
         "encoder": f"{ENCODER.requirement} (sentence-transformers/all-MiniLM-L6-v2, Apache-2.0)",
         "graph": {"file": int8_path.name, "sha256": _sha256(int8_path), "precision": "int8"},
+        # For the CUDA provider (no int8 kernels there); only the GPU image ships this file.
+        "graph_cuda": {"file": fp32_path.name, "sha256": _sha256(fp32_path), "precision": "fp32"},
         "tokenizer": {"file": tokenizer_path.name, "sha256": _sha256(tokenizer_path)},
         "max_tokens": HYPERPARAMETERS["max_tokens"],
         "word_pattern": transformer.WORD_PATTERN,
@@ -345,7 +349,7 @@ def fit(x_train: Sequence[str], y_train: Sequence[str], out_dir: Path, cache_dir
         out_dir,
         {"artifact": {"sha256": card_version}, "model_version": card_version[:12]},
         threads=available_cpus(),
-        batch_tokens=4096,
+        batch_tokens=Settings.model_fields["model_batch_tokens"].default,
     )
     return Fitted(
         model=served,
