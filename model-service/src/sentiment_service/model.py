@@ -179,19 +179,7 @@ class SentimentModel:
 
         Error messages name files, not paths: they reach clients through ``/ready``."""
         card = load_card(model_dir) if card is None else card
-        try:
-            raw = (model_dir / ARTIFACT_FILE).read_bytes()
-        except OSError as exc:
-            raise ModelLoadError(f"cannot read {ARTIFACT_FILE}: {exc.strerror}") from exc
-        expected = card.get("artifact", {}).get("sha256")
-        actual = hashlib.sha256(raw).hexdigest()
-        if actual != expected:
-            raise ModelLoadError(f"{ARTIFACT_FILE} has sha256 {actual}, but the model card expects {expected}")
-        version = actual[:12]
-        if card.get("model_version") != version:
-            raise ModelLoadError(
-                f"the model card names version {card.get('model_version')!r}, the artifact is {version}"
-            )
+        raw, version = read_artifact(model_dir, card)
         try:
             return cls.from_artifact(json.loads(raw), version, word_cache_size)
         except (ValueError, KeyError, TypeError) as exc:
@@ -238,6 +226,23 @@ class SentimentModel:
     def predict_proba(self, texts: Sequence[str]) -> list[float]:
         """P(positive) for each text, in order (scikit-learn's ``predict_proba[:, 1]``)."""
         return [self.score(text).p_positive for text in texts]
+
+
+def read_artifact(model_dir: Path, card: dict) -> tuple[bytes, str]:
+    """``model.json``'s bytes and the model version (its sha256's first 12 hex digits), refused unless the
+    card names the same sha256 and version. Shared by both variants (for MiniLM, the manifest)."""
+    try:
+        raw = (model_dir / ARTIFACT_FILE).read_bytes()
+    except OSError as exc:
+        raise ModelLoadError(f"cannot read {ARTIFACT_FILE}: {exc.strerror}") from exc
+    expected = card.get("artifact", {}).get("sha256")
+    actual = hashlib.sha256(raw).hexdigest()
+    if actual != expected:
+        raise ModelLoadError(f"{ARTIFACT_FILE} has sha256 {actual}, but the model card expects {expected}")
+    version = actual[:12]
+    if card.get("model_version") != version:
+        raise ModelLoadError(f"the model card names version {card.get('model_version')!r}, the artifact is {version}")
+    return raw, version
 
 
 def load_card(model_dir: Path) -> dict:

@@ -20,7 +20,7 @@ import numpy as np
 import onnxruntime as ort
 from tokenizers import Tokenizer
 
-from .model import ARTIFACT_FILE, ModelLoadError, Scored
+from .model import ARTIFACT_FILE, ModelLoadError, Scored, read_artifact
 
 ARTIFACT_FORMAT = "sentiment-minilm-onnx/v1"
 GRAPH_FILE = "model.onnx"
@@ -115,18 +115,7 @@ class TransformerModel:
         cls, model_dir: Path, card: dict, *, threads: int, batch_tokens: int, device: str = "cpu"
     ) -> TransformerModel:
         """Load the manifest, check it against the card, and the graph and tokenizer against it."""
-        try:
-            raw = (model_dir / ARTIFACT_FILE).read_bytes()
-        except OSError as exc:
-            raise ModelLoadError(f"cannot read {ARTIFACT_FILE}: {exc.strerror}") from exc
-        version = hashlib.sha256(raw).hexdigest()
-        if version != card.get("artifact", {}).get("sha256"):
-            raise ModelLoadError(f"{ARTIFACT_FILE} has sha256 {version}, the model card expects another")
-        version = version[:12]
-        if card.get("model_version") != version:
-            raise ModelLoadError(
-                f"the model card names version {card.get('model_version')!r}, the artifact is {version}"
-            )
+        raw, version = read_artifact(model_dir, card)
         try:
             manifest = json.loads(raw)
             if manifest.get("format") != ARTIFACT_FORMAT:
