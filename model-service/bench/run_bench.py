@@ -36,12 +36,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from sentiment_service.drift import DriftWindow, reference_shares
-from sentiment_service.model import load_card
+from sentiment_service.model import ARTIFACT_FORMAT, load_card
 from sentiment_service.runtime import load_model
 from sentiment_service.settings import Settings
 
 HERE = Path(__file__).resolve().parent
-VARIANT_OF_FORMAT = {"sentiment-linear-text/v1": "tfidf", "sentiment-minilm-onnx/v1": "minilm"}
 SERVICE_DIR = HERE.parent
 # make model's signing key (make bench trains first): the served model verifies with its public key.
 SIGNING_KEY = SERVICE_DIR / ".keys" / "model-signing.key"
@@ -471,7 +470,7 @@ def main() -> int:
             return 2
     model_dir = args.model_dir.resolve()
     texts = [json.loads(line)["text"] for line in (model_dir / "heldout.jsonl").open(encoding="utf-8")]
-    model_variant = VARIANT_OF_FORMAT[load_card(model_dir)["artifact"]["format"]]
+    model_variant = "tfidf" if load_card(model_dir)["artifact"]["format"] == ARTIFACT_FORMAT else "minilm"
 
     results: list[VariantResult] = []
     with tempfile.TemporaryDirectory() as tmp:

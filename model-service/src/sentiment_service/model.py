@@ -147,6 +147,11 @@ class ScoringModel(Protocol):
     @property
     def summary(self) -> str: ...
 
+    @property
+    def device(self) -> str:
+        """Where it scores: cpu, or cuda (the ``device`` label of ``model_info``)."""
+        ...
+
     def score_batch(self, texts: Sequence[str]) -> list[Scored]: ...
 
     def predict_proba(self, texts: Sequence[str]) -> list[float]: ...
@@ -209,6 +214,10 @@ class SentimentModel:
     @property
     def summary(self) -> str:
         return f"TF-IDF + logistic regression, {self.n_features} features"
+
+    @property
+    def device(self) -> str:
+        return "cpu"
 
     def score(self, text: str) -> Scored:
         lowered = text.lower()

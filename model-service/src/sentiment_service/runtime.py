@@ -101,9 +101,8 @@ class Runtime:
         # full collection walks them all and stalls requests for tens of milliseconds.
         gc.collect()
         gc.freeze()
-        device = "cuda" if getattr(self.model, "execution_provider", "").startswith("CUDA") else "cpu"
         self.recorder = self.metrics.attach_model(
-            self.model.version, self.card.get("model_name", "unknown"), window, device=device
+            self.model.version, self.card.get("model_name", "unknown"), window, device=self.model.device
         )
         self.batcher = MicroBatcher(
             self.model.score_batch,

@@ -144,6 +144,10 @@ class TransformerModel:
             raise ModelLoadError(f"{ARTIFACT_FILE} is not a valid {ARTIFACT_FORMAT} artifact: {exc}") from exc
 
     @property
+    def device(self) -> str:
+        return "cuda" if self.execution_provider == CUDA else "cpu"
+
+    @property
     def summary(self) -> str:
         precision = "fp32" if self.execution_provider == CUDA else "int8"
         return f"MiniLM {precision} on {self.execution_provider}, {self._batch_tokens} tokens per model call"

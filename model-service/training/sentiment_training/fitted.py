@@ -14,7 +14,7 @@ from sentiment_service.model import ScoringModel
 class Fitted:
     # The model exactly as the service scores it (compiled TF-IDF, int8 graph): every metric is of it.
     model: ScoringModel
-    # P(positive) from the training-time reference (scikit-learn, the fp32 graph): the parity target.
+    # P(positive) from the training-time reference (scikit-learn; the JAX forward pass): the parity target.
     reference: Callable[[Sequence[str]], np.ndarray]
     # Most any one text's P(positive) may differ from the reference, and the least share of texts whose
     # label must agree with it.

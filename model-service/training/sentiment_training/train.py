@@ -205,7 +205,7 @@ def train(out_dir: Path, cache_dir: Path, variant: str = "tfidf") -> dict:
         },
         "metrics_heldout": metrics,
         "metrics_out_of_domain": out_of_domain,
-        # The same data through the training-time reference (scikit-learn; the fp32 graph): what serving costs.
+        # The same data through the training-time reference (scikit-learn; the JAX forward pass): what serving costs.
         "metrics_heldout_reference": metrics_reference,
         "accuracy_out_of_domain_reference": out_of_domain_reference,
         "parity_max_abs_diff": parity,
