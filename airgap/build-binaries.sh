@@ -8,7 +8,7 @@ require_cmd go nice
 ensure_cmds jq:jq
 
 ALL_TARGETS=(own kind kubernetes containerd runc crictl cni-plugins etcd coredns local-path-provisioner
-  traefik prometheus prometheus-adapter metrics-server docker-engine buildx registry kube-router)
+  traefik prometheus prometheus-adapter metrics-server flagger docker-engine buildx registry kube-router)
 
 # origin_hash MODULE@VERSION: the VCS commit the proxy records for a version ("" when it has none).
 origin_hash() { (cd "$AIRGAP_WORK_DIR" && go mod download -json "$1") | jq -r '.Origin.Hash // empty'; }
@@ -242,6 +242,18 @@ build_metrics_server() {
     ./cmd/metrics-server
   "$out/metrics-server" --version
   finish metrics-server "$METRICS_SERVER_VERSION"
+}
+
+build_flagger() {
+  # Static (lib.sh: CGO_ENABLED=0), as flagger's Dockerfile builds it; the revision ldflag as its release sets it.
+  built flagger "$FLAGGER_VERSION" && return 0
+  local out rev pkg=github.com/fluxcd/flagger
+  out=$(bin_dir flagger "$FLAGGER_VERSION")
+  rev=$(origin_hash "$pkg@$FLAGGER_VERSION")
+  go_build_in_module "$pkg" "$FLAGGER_VERSION" "$out" \
+    -ldflags "-s -w -X $pkg/pkg/version.REVISION=$rev" ./cmd/flagger
+  "$out/flagger" -version
+  finish flagger "$FLAGGER_VERSION"
 }
 
 build_docker_engine() {

@@ -242,6 +242,14 @@ build_metrics_server_image() {
   import_rootfs "$dir" "$METRICS_SERVER_IMAGE" "$RECIPE" --change 'USER 65534' --change 'ENTRYPOINT ["/metrics-server"]'
 }
 
+build_flagger_image() {
+  # Upstream (flagger's Dockerfile): alpine with CA certificates, /flagger run as ./flagger from /, user nobody.
+  local dir
+  dir=$(tiny_rootfs)
+  install -m 0755 "$(bin_dir flagger "$FLAGGER_VERSION")/flagger" "$dir/flagger"
+  import_rootfs "$dir" "$FLAGGER_IMAGE" "$RECIPE" --change 'USER 65534' --change 'WORKDIR /' --change 'ENTRYPOINT ["./flagger"]'
+}
+
 build_registry_image() {
   # Upstream layout (distribution's Dockerfile): /bin/registry, /etc/distribution/config.yml, data in
   # /var/lib/registry, port 5000, ENTRYPOINT registry serve <config>. Our config: filesystem storage,
@@ -318,6 +326,8 @@ build_component_images() {
   check_image "$PROMETHEUS_ADAPTER_IMAGE" "--prometheus-url" "$PROMETHEUS_ADAPTER_IMAGE" --help
   ensure_image "$METRICS_SERVER_IMAGE" "$RECIPE" build_metrics_server_image
   check_image "$METRICS_SERVER_IMAGE" "$METRICS_SERVER_VERSION" "$METRICS_SERVER_IMAGE" --version
+  ensure_image "$FLAGGER_IMAGE" "$RECIPE" build_flagger_image
+  check_image "$FLAGGER_IMAGE" "Flagger version ${FLAGGER_VERSION#v}" "$FLAGGER_IMAGE" -version
   ensure_image "$REGISTRY_IMAGE" "$RECIPE" build_registry_image
   check_image "$REGISTRY_IMAGE" "$REGISTRY_VERSION" "$REGISTRY_IMAGE" --version
 }

@@ -27,6 +27,10 @@ PROMETHEUS_ADAPTER_IMAGE=$(pin prometheus_adapter_image)
 PROMETHEUS_ADAPTER_VERSION=$(image_tag "$PROMETHEUS_ADAPTER_IMAGE")
 METRICS_SERVER_IMAGE=$(pin metrics_server_image)
 METRICS_SERVER_VERSION=$(image_tag "$METRICS_SERVER_IMAGE")
+# Flagger (image tag 1.41.0 is module version v1.41.0) and the Gateway API CRDs it routes through.
+FLAGGER_IMAGE=$(pin flagger_image)
+FLAGGER_VERSION=v$(image_tag "$FLAGGER_IMAGE")
+GATEWAY_API_VERSION=$(pin gateway_api_version)
 # CNCF distribution: the local registry (image docker.io/library/registry:X.Y.Z is module v3 vX.Y.Z).
 REGISTRY_IMAGE=$(pin registry_image)
 REGISTRY_VERSION=v$(image_tag "$REGISTRY_IMAGE")

@@ -51,7 +51,7 @@ publish() {
 
 require_cmd docker curl
 stage "publish:registry" start_registry
-for ref in "$TRAEFIK_IMAGE" "$PROMETHEUS_IMAGE" "$PROMETHEUS_ADAPTER_IMAGE" "$METRICS_SERVER_IMAGE"; do
+for ref in "$TRAEFIK_IMAGE" "$PROMETHEUS_IMAGE" "$PROMETHEUS_ADAPTER_IMAGE" "$METRICS_SERVER_IMAGE" "$FLAGGER_IMAGE"; do
   stage "publish:$(path_in_registry "${ref%:*}" | tr / -)" publish "$ref"
 done
 printf '%s\n' "$REGISTRY_HOST"

