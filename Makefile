@@ -7,7 +7,7 @@ export PATH := $(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(abspath ansible.cfg)
 PORT ?= 8000
 PLAYBOOKS := infrastructure/playbooks
-ROLES := kind_cluster ingress monitoring custom_metrics sentiment_app
+ROLES := kind_cluster ingress monitoring custom_metrics sentiment_app canary
 # Every pin lives in infrastructure/versions.yml. promtool of the deployed Prometheus version is built
 # from the Go module proxy by the offline image factory (airgap/), cached outside the repo.
 PINS := infrastructure/versions.yml
@@ -29,7 +29,7 @@ OUT ?= deploy/manifests
 VARS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv lock model serve bench up load drift-demo down render airgap airgap-up grafana-password tools e2e e2e-down \
+.PHONY: help venv lock model serve bench up load rollout drift-demo down render airgap airgap-up grafana-password tools e2e e2e-down \
         lint check-rendered collection molecule test-python test clean
 
 help: ## list the targets
@@ -72,6 +72,9 @@ up: venv ## stand up kind + Traefik + Prometheus + Grafana + adapter + the model
 
 load: venv ## run hey through the ingress and assert that the HPA scales out
 	ansible-playbook $(INVENTORY) $(PLAYBOOKS)/load.yml
+
+rollout: venv model ## ship a candidate model through Flagger's canary (ROLLOUT_VARS='sentiment_app_model=minilm ...')
+	ansible-playbook $(INVENTORY) $(PLAYBOOKS)/rollout.yml $(foreach v,$(ROLLOUT_VARS),-e $(v))
 
 drift-demo: venv model ## in-distribution then shifted traffic to the cluster: the drift score and alert move
 	ansible-playbook $(INVENTORY) $(PLAYBOOKS)/drift.yml

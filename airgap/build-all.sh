@@ -21,6 +21,7 @@ flock 9
 docker info >/dev/null 2>&1 || "$AIRGAP_DIR/host/start-engine.sh"
 stage "total:binaries" "$AIRGAP_DIR/build-binaries.sh"
 stage "total:images" "$AIRGAP_DIR/build-images.sh"
+stage "total:crds" "$AIRGAP_DIR/stage-crds.sh"
 if [[ $smoke == 1 ]]; then
   stage "total:smoke" "$AIRGAP_DIR/smoke-cluster.sh"
 fi

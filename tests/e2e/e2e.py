@@ -437,7 +437,7 @@ def existing_cluster(runner: Runner) -> None:
     )
     endpoint = f"http://{REGISTRY_CONTAINER}:5000"
     for node_name in runner.run("kind", "get", "nodes", "--name", name).stdout.split():
-        for registry in ("docker.io", "quay.io", "registry.k8s.io", REGISTRY):
+        for registry in ("docker.io", "quay.io", "registry.k8s.io", "ghcr.io", REGISTRY):
             runner.run(
                 "docker",
                 "exec",
