@@ -3,6 +3,7 @@ filesystem, no capabilities, non-root. Skipped without a Docker engine unless RE
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -161,3 +162,29 @@ def layer_bytes(image: str) -> int:
 def test_image_is_small(image: str, variant: str) -> None:
     size = layer_bytes(image)
     assert size < MAX_IMAGE_BYTES[variant], f"{size / 1e6:.0f} MB"
+
+
+def test_image_runs_the_golden_set_gate_against_its_own_model(container: str) -> None:
+    """The canary's acceptance gate ships in the image with the labelled held-out split (its golden set):
+    started as the canary role starts it and pointed at the container's own model, it accepts that model
+    at exactly the card's held-out accuracy."""
+    name = docker("ps", "--filter", f"publish={container.rsplit(':', 1)[1]}", "--format", "{{.Names}}").stdout.strip()
+    docker("exec", "--detach", name, "python", "-m", "sentiment_service.acceptance")
+    webhook = {"name": "t", "namespace": "t", "metadata": {"candidate": "http://127.0.0.1:8000", "tolerance": "0"}}
+    client = (
+        "import time, urllib.request\n"
+        "for _ in range(100):\n"
+        "    try:\n"
+        "        urllib.request.urlopen('http://127.0.0.1:8080/health', timeout=1); break\n"
+        "    except OSError: time.sleep(0.2)\n"
+        "request = urllib.request.Request('http://127.0.0.1:8080/gate', data=BODY.encode(),\n"
+        "                                 headers={'Content-Type': 'application/json'})\n"
+        "print(urllib.request.urlopen(request, timeout=300).read().decode())\n"
+    ).replace("BODY", repr(json.dumps(webhook)))
+    result = docker("exec", name, "python", "-c", client, check=False, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    verdict = json.loads(result.stdout)
+    card = httpx.get(f"{container}/model").json()
+    assert verdict["passed"] is True
+    assert verdict["accuracy"] == card["metrics_heldout"]["accuracy"]
+    assert verdict["rows"] == card["data"]["test_rows"]

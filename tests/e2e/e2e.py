@@ -29,6 +29,7 @@ import json
 import os
 import re
 import secrets
+import signal
 import subprocess
 import sys
 import time
@@ -60,6 +61,27 @@ INVENTORY_NAMES = (
     "sentiment_app_host",
     "monitoring_namespace",
     "sentiment_app_model",
+    "canary_namespace",
+)
+# The canary stage: Flagger switched on by a second site.yml run, with a latency budget a 100 ms batching
+# window exceeds (the inventory's 250 ms leaves room for the transformer) and quicker steps than the inventory's.
+CANARY_VARS = {
+    "platform_canary_enabled": True,
+    "canary_max_p95_seconds": 0.08,
+    "canary_interval": "15s",
+}
+# Candidates, in order, under one background load each, and the verdict each must get:
+#   a new serving configuration of the same model: every gate holds -> promoted;
+#   the model trained on inverted labels (confident, wrong, healthy card): only the golden set catches it;
+#   a configuration that holds every batch for 100 ms: only the latency gate catches it.
+CANDIDATES = (
+    ("batch-16", "promoted", {"sentiment_app_env": {"SENTIMENT_BATCH_MAX_SIZE": "16"}}),
+    ("inverted-labels", "rolled_back", {"sentiment_app_train_flags": "--invert-labels"}),
+    (
+        "slow-batching",
+        "rolled_back",
+        {"sentiment_app_env": {"SENTIMENT_BATCH_MAX_WAIT_MS": "100", "SENTIMENT_BATCH_MAX_SIZE": "1024"}},
+    ),
 )
 # The names of this clone's e2e clusters, each written before the cluster exists: what `--down` deletes.
 CLUSTER_FILE = BUILD / "clusters"
@@ -100,6 +122,8 @@ class Report:
     stages: dict[str, float] = field(default_factory=dict)
     checks: list[Check] = field(default_factory=list)
     facts: dict[str, object] = field(default_factory=dict)
+    # One entry per candidate of the canary stage: candidate, outcome, reason, steps, requests, failed.
+    rollouts: list[dict] = field(default_factory=list)
 
     def check(self, name: str, ok: bool, detail: object = None) -> bool:
         self.checks.append(Check(name, bool(ok), detail))
@@ -538,10 +562,13 @@ def idempotence(runner: Runner) -> None:
     runner.report.check("second site.yml run changes nothing", recap["changed"] == 0 and recap["failed"] == 0, recap)
 
 
-def start_hey(runner: Runner, seconds: int, clients: int, text: str) -> subprocess.Popen:
-    """hey through the ingress in the background (it exits 0 whatever happens: read its report)."""
+def start_hey(runner: Runner, seconds: int, clients: int, text: str | list[str], rate: float = 0) -> subprocess.Popen:
+    """hey through the ingress in the background (it exits 0 whatever happens: read its report); a list of
+    texts goes as one batch request; rate caps each client's requests per second (0: as fast as answered)."""
+    body = {"texts": text} if isinstance(text, list) else {"text": text}
     command = ["hey", "-z", f"{seconds}s", "-c", str(clients), "-m", "POST", "-T", "application/json"]
-    command += ["-host", runner.names["sentiment_app_host"], "-d", json.dumps({"text": text})]
+    command += ["-q", str(rate)] if rate else []
+    command += ["-host", runner.names["sentiment_app_host"], "-d", json.dumps(body)]
     return subprocess.Popen(
         [*command, f"{runner.host_url}/predict"],
         stdout=subprocess.PIPE,
@@ -551,7 +578,10 @@ def start_hey(runner: Runner, seconds: int, clients: int, text: str) -> subproce
     )
 
 
-def finish_hey(hey: subprocess.Popen, log: str) -> dict:
+def finish_hey(hey: subprocess.Popen, log: str, stop: bool = False) -> dict:
+    """hey's report once it ends; stop: end it now (on SIGINT hey stops and prints its report)."""
+    if stop:
+        hey.send_signal(signal.SIGINT)
     output, _ = hey.communicate(timeout=600)
     (BUILD / log).write_text(output)
     return hey_report(output)
@@ -578,6 +608,85 @@ def rolling_restart(runner: Runner) -> None:
         result["responses"] > 0 and result["non_2xx"] == 0 and result["error_count"] == 0,
         {"responses": result["responses"], "status_codes": result["status_codes"], "errors": result["errors"]},
     )
+
+
+def heldout_texts(count: int) -> list[str]:
+    """Reviews of the model's held-out split: background traffic that looks like the training data."""
+    lines = (REPO / "model-service" / "artifacts" / "heldout.jsonl").read_text().splitlines()
+    return [json.loads(line)["text"] for line in lines[:count]]
+
+
+def canary_state(runner: Runner) -> dict:
+    return runner.kubectl_json(
+        "get", "canary", "-n", runner.names["sentiment_app_namespace"], runner.names["sentiment_app_name"]
+    )
+
+
+def rollouts(runner: Runner) -> None:
+    """Switch Flagger on (second site.yml run with platform_canary_enabled), then ship each candidate with
+    rollout.yml under load: the good one is promoted, the bad ones are rolled back, no request fails."""
+    report, names = runner.report, runner.names
+    namespace, name = names["sentiment_app_namespace"], names["sentiment_app_name"]
+    canary_vars = BUILD / "run-vars-canary.yml"
+    canary_vars.write_text(json.dumps(CANARY_VARS, indent=2) + "\n")
+    hey = start_hey(runner, 900, 2, heldout_texts(64), rate=5)
+    recap = runner.playbook("site.yml", "site-canary-on.log", "-e", f"@{canary_vars}")
+    switched = finish_hey(hey, "canary-on-hey.log", stop=True)
+    state = canary_state(runner)
+    ingresses = runner.kubectl_json("get", "ingress", "-n", namespace)["items"]
+    route = runner.kubectl_json("get", "httproute", "-n", namespace, name)
+    report.facts["canary_switch"] = {"recap": recap, "hey": switched, "phase": state["status"].get("phase")}
+    report.check(
+        "site.yml with platform_canary_enabled: Flagger runs the model (primary, HTTPRoute, no Ingress), "
+        "no request failed while it took over",
+        recap["failed"] == 0
+        and state["status"].get("phase") in ("Initialized", "Succeeded")
+        and not [i for i in ingresses if i["metadata"]["name"] == name]
+        and route["spec"]["hostnames"] == [names["sentiment_app_host"]]
+        and switched["responses"] > 0
+        and failed(switched) == 0,
+        {
+            "recap": recap,
+            "phase": state["status"].get("phase"),
+            "hey": {k: switched[k] for k in ("responses", "status_codes", "errors")},
+        },
+    )
+    for candidate, expected, variables in CANDIDATES:
+        primary_before = runner.kubectl_json("get", "deployment", "-n", namespace, f"{name}-primary")
+        hey = start_hey(runner, 900, 2, heldout_texts(64), rate=5)
+        time.sleep(20)  # traffic is flowing: rollout.yml sends none of its own
+        extra = {**variables, "rollout_candidate": candidate, "rollout_expect": expected}
+        extra_file = BUILD / f"rollout-{candidate}.yml"
+        extra_file.write_text(json.dumps(extra, indent=2) + "\n")
+        try:
+            runner.playbook("rollout.yml", f"rollout-{candidate}.log", "-e", f"@{canary_vars}", "-e", f"@{extra_file}")
+        except RuntimeError as exc:
+            print(f"[e2e] rollout.yml for {candidate}: {str(exc)[-600:]}", flush=True)
+        result = finish_hey(hey, f"rollout-{candidate}-hey.log", stop=True)
+        path = REPO / ".build" / "rollouts" / f"{candidate}.json"
+        rollout = json.loads(path.read_text()) if path.exists() else {"outcome": "no report", "reason": "", "steps": []}
+        primary_after = runner.kubectl_json("get", "deployment", "-n", namespace, f"{name}-primary")
+        image = lambda d: d["spec"]["template"]["spec"]["containers"][0]["image"]  # noqa: E731
+        env = lambda d: d["spec"]["template"]["spec"]["containers"][0].get("env", [])  # noqa: E731
+        primary_changed = (image(primary_before), env(primary_before)) != (image(primary_after), env(primary_after))
+        entry = {
+            "candidate": candidate,
+            "outcome": rollout["outcome"],
+            "reason": rollout["reason"],
+            "steps": rollout["steps"],
+            "requests": result["responses"] + result["error_count"],
+            "failed": failed(result),
+        }
+        report.rollouts.append(entry)
+        report.check(
+            f"rollout {candidate}: {expected}, primary {'replaced' if expected == 'promoted' else 'untouched'}, "
+            "no failed request",
+            rollout["outcome"] == expected
+            and primary_changed == (expected == "promoted")
+            and entry["requests"] > 0
+            and entry["failed"] == 0,
+            {**entry, "status_codes": result["status_codes"], "errors": result["errors"]},
+        )
 
 
 def hpa_state(runner: Runner) -> dict:
@@ -844,6 +953,11 @@ def main() -> int:
     parser.add_argument("--skip-build", action="store_true", help="images are built already")
     parser.add_argument("--keep", action="store_true", help="leave the cluster up at the end (delete it with --down)")
     parser.add_argument("--down", action="store_true", help="only delete the cluster an earlier run of this clone left")
+    parser.add_argument(
+        "--only-rollouts",
+        action="store_true",
+        help="a development loop: site.yml, the cluster checks and the canary stage only (CI runs every stage)",
+    )
     args = parser.parse_args()
     report = Report()
     runner = Runner(report, cluster=f"sentiment-e2e-{secrets.token_hex(3)}", host_port=free_port())
@@ -861,16 +975,19 @@ def main() -> int:
         recap = runner.stage("site.yml (first run)", runner.playbook, "site.yml", "site-first-run.log")
         report.facts["first_run_recap"] = recap
         runner.stage("cluster checks", cluster_checks, runner)
-        runner.stage("load.yml", load, runner)
-        runner.stage("drift.yml", drift, runner)
-        runner.stage("site.yml (second run)", idempotence, runner)
-        runner.stage("rolling restart under load", rolling_restart, runner)
-        runner.stage("NetworkPolicy", network_policy, runner)
-        runner.stage("faults under load", faults, runner)
-        runner.stage("scale-in under load", scale_in, runner)
-        if not args.keep:  # as `make down` does it
-            runner.stage("teardown.yml", teardown, runner)
-        runner.stage("existing cluster (kind_cluster_enabled false)", existing_cluster, runner)
+        if not args.only_rollouts:
+            runner.stage("load.yml", load, runner)
+            runner.stage("drift.yml", drift, runner)
+            runner.stage("site.yml (second run)", idempotence, runner)
+            runner.stage("rolling restart under load", rolling_restart, runner)
+            runner.stage("NetworkPolicy", network_policy, runner)
+            runner.stage("faults under load", faults, runner)
+            runner.stage("scale-in under load", scale_in, runner)
+        runner.stage("canary rollouts under load", rollouts, runner)
+        if not args.only_rollouts:
+            if not args.keep:  # as `make down` does it
+                runner.stage("teardown.yml", teardown, runner)
+            runner.stage("existing cluster (kind_cluster_enabled false)", existing_cluster, runner)
     except Exception as exc:  # noqa: BLE001 - recorded in the report, then the exit status says it
         report.check("e2e ran to the end", False, str(exc)[-3000:])
     passed = bool(report.checks) and all(c.ok for c in report.checks)

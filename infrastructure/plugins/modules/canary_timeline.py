@@ -70,8 +70,9 @@ events:
 """
 
 import json
+import math
 import time
-from datetime import datetime, timezone
+from datetime import datetime
 from urllib.parse import urlparse
 
 from ansible.module_utils.basic import AnsibleModule
@@ -120,7 +121,7 @@ def scalar(api: client.CoreV1Api, target: tuple[str, str], query: str) -> float 
     if len(result) != 1:
         return None
     value = float(result[0]["value"][1])
-    return None if value != value else round(value, 6)  # NaN: no data
+    return None if math.isnan(value) else round(value, 6)  # NaN: no data, as Flagger reads it
 
 
 def parse_time(stamp: str | None) -> float:
@@ -154,8 +155,9 @@ def main() -> None:
     for metric in canary["spec"].get("analysis", {}).get("metrics", []):
         if "templateRef" not in metric:
             continue
+        ref = metric["templateRef"]
         template = custom.get_namespaced_custom_object(
-            *FLAGGER, metric["templateRef"].get("namespace", namespace), "metrictemplates", metric["templateRef"]["name"]
+            *FLAGGER, ref.get("namespace", namespace), "metrictemplates", ref["name"]
         )
         target = target or proxy_target(template["spec"]["provider"]["address"])
         bounds = metric.get("thresholdRange", {})
