@@ -1,11 +1,13 @@
-"""The collection's plugins: hey's output parser, the HPA timeline summary, the pins lookup."""
+"""The collection's plugins: hey's output parser, the HPA and canary timelines, the PNG timeline, the pins lookup."""
 
 from __future__ import annotations
 
 import pytest
 from ansible.errors import AnsibleFilterError
 from ansible_collections.sentiment.platform.plugins.filter.hey_report import hey_report
+from ansible_collections.sentiment.platform.plugins.modules.canary_timeline import proxy_target, track_queries
 from ansible_collections.sentiment.platform.plugins.modules.hpa_timeline import summarise
+from ansible_collections.sentiment.platform.plugins.modules.timeline_png import draw, gate_panels, value_at
 
 HEY_OK = """
 Summary:
@@ -78,3 +80,37 @@ def test_timeline_summary() -> None:
     ]
     assert summarise(samples, min_replicas=2) == (6, 10.0)
     assert summarise(samples[:2], min_replicas=2) == (2, None)
+
+
+def test_canary_timeline_reaches_prometheus_through_the_service_proxy() -> None:
+    assert proxy_target("http://prometheus.monitoring.svc:9090") == ("monitoring", "prometheus:9090")
+    assert proxy_target("http://prom.observability:80/") == ("observability", "prom:80")
+    with pytest.raises(ValueError, match="cannot tell"):
+        proxy_target("http://localhost:9090")
+
+
+def test_canary_timeline_tells_the_tracks_apart_by_pod_name() -> None:
+    queries = track_queries("sentiment", "sentiment-service", "1m")
+    assert 'pod=~"sentiment-service-primary-[0-9a-zA-Z]+-[0-9a-zA-Z]+"' in queries["primary"]["rps"]
+    # <name>-<hash>-<id> only: the primary's pods (<name>-primary-<hash>-<id>) have one part too many.
+    assert 'pod=~"sentiment-service-[0-9a-zA-Z]+-[0-9a-zA-Z]+"' in queries["canary"]["p95_seconds"]
+    assert "[1m]" in queries["canary"]["rps"]
+
+
+def test_timeline_png_reads_dotted_paths_and_skips_missing_values() -> None:
+    sample = {"t": 5, "ready": {"primary": 2}, "gates": {"latency-p95": None}}
+    assert value_at(sample, "ready.primary") == 2.0
+    assert value_at(sample, "ready.canary") is None
+    assert value_at(sample, "gates.latency-p95") is None
+    panels = gate_panels([{"name": "latency-p95", "max": 0.08}, {"name": "confidence-vs-primary", "min": -0.05}])
+    assert panels[0]["limits"] == {"max": 0.08}
+    assert panels[1]["series"] == {"confidence-vs-primary": "gates.confidence-vs-primary"}
+
+
+def test_timeline_png_is_a_png_and_the_same_samples_give_the_same_bytes() -> None:
+    samples = [{"t": t, "weight": min(60, t), "ready": {"primary": 2, "canary": 1}} for t in range(0, 100, 5)]
+    panels = [{"title": "weight", "series": {"canary": "weight"}}, {"title": "ready", "series": {"p": "ready.primary"}}]
+    image, points = draw("rollout", samples, panels, [{"t": 30, "label": "halt"}])
+    assert image.startswith(b"\x89PNG\r\n\x1a\n")
+    assert points == 40
+    assert draw("rollout", samples, panels, [{"t": 30, "label": "halt"}])[0] == image

@@ -10,7 +10,7 @@ author: sentiment-platform maintainers
 requirements: [matplotlib]
 description:
   - Writes one PNG of the O(samples) a playbook recorded, one panel per entry of O(panels) and one per
-    gate of O(gates), stacked over a shared time axis: the reports of load.yml (replicas) and rollout.yml
+    gate of O(gates), stacked over a shared time axis, for the reports of load.yml (replicas) and rollout.yml
     (weight, replicas, req/s and p95 per track, each gate against its threshold). Missing or null values are
     left out.
   - Reports C(changed) when the file's bytes differ from what was there.
