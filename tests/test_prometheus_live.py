@@ -54,6 +54,14 @@ kube_horizontalpodautoscaler_spec_max_replicas{{namespace="{NAMESPACE}",horizont
 kube_horizontalpodautoscaler_spec_min_replicas{{namespace="{NAMESPACE}",horizontalpodautoscaler="{JOB}"}} 2
 """
 
+# Flagger's own exposition (flagger_canary_weight per workload): scraped like Flagger's pod, whose
+# namespace label Prometheus keeps as exported_namespace.
+FLAGGER_STUB = f"""\
+# TYPE flagger_canary_weight gauge
+flagger_canary_weight{{namespace="{NAMESPACE}",workload="{JOB}-primary"}} 80
+flagger_canary_weight{{namespace="{NAMESPACE}",workload="{JOB}"}} 20
+"""
+
 pytestmark = pytest.mark.slow
 
 
@@ -73,7 +81,7 @@ def wait_for(url: str, process: subprocess.Popen, timeout: float = 60) -> None:
 
 class _KsmStub(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
-        body = KSM_STUB.encode()
+        body = (FLAGGER_STUB if self.path.startswith("/flagger") else KSM_STUB).encode()
         self.send_response(200)
         self.send_header("Content-Type", "text/plain; version=0.0.4")
         self.send_header("Content-Length", str(len(body)))
@@ -164,6 +172,13 @@ def stack(rendered: dict, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
                             "targets": [f"127.0.0.1:{service_port}"],
                             "labels": {"namespace": NAMESPACE, "pod": f"{JOB}-local-0", "node": "localhost"},
                         }
+                    ],
+                },
+                {
+                    "job_name": "flagger",
+                    "metrics_path": "/flagger/metrics",
+                    "static_configs": [
+                        {"targets": [f"127.0.0.1:{ksm.server_address[1]}"], "labels": {"namespace": "flagger"}}
                     ],
                 },
                 {
