@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from pathlib import Path
 
 import jsonschema
 import pytest
 import yaml
-from infra import COLLECTION, MANIFESTS, load_documents, render
+from infra import COLLECTION, MANIFESTS, REPO, load_documents, render
 
 from sentiment_service.api import create_app
 
@@ -130,6 +131,65 @@ def test_existing_cluster_with_a_registry_renders_no_kind_config(tmp_path: Path)
     deployment = next(d for d in load_documents(tmp_path / "out" / "sentiment_app") if d["kind"] == "Deployment")
     image = deployment["spec"]["template"]["spec"]["containers"][0]["image"]
     assert re.fullmatch(r"registry\.example\.com/ml/sentiment-service:[0-9a-f]{12}", image), image
+
+
+def crd_schemas() -> dict[tuple[str, str], dict]:
+    """openAPIV3Schema of every served version of the Gateway API and Flagger CRDs, from the pinned module
+    sources (airgap/stage-crds.sh stages them from the Go module proxy)."""
+    staged = subprocess.run([str(REPO / "airgap" / "stage-crds.sh")], capture_output=True, text=True, check=True)
+    schemas = {}
+    for path in Path(staged.stdout.strip()).glob("*.yaml"):
+        for crd in yaml.safe_load_all(path.read_text()):
+            if crd and crd["kind"] == "CustomResourceDefinition":
+                for version in crd["spec"]["versions"]:
+                    api_version = f"{crd['spec']['group']}/{version['name']}"
+                    schemas[(api_version, crd["spec"]["names"]["kind"])] = version["schema"]["openAPIV3Schema"]
+    return schemas
+
+
+def closed(schema: dict) -> dict:
+    """The schema with additionalProperties false wherever properties are listed: the API server prunes
+    unknown fields silently, so a misspelt field would otherwise pass."""
+    schema = dict(schema)
+    if "properties" in schema:
+        schema["properties"] = {k: closed(v) for k, v in schema["properties"].items()}
+        schema.setdefault("additionalProperties", False)
+    if "items" in schema:
+        schema["items"] = closed(schema["items"])
+    return schema
+
+
+@pytest.mark.slow
+def test_switching_the_canary_on_hands_the_route_to_flagger(tmp_path: Path) -> None:
+    overrides = tmp_path / "canary.yml"
+    overrides.write_text(yaml.safe_dump({"platform_canary_enabled": True}))
+    out = tmp_path / "manifests"
+    render(out, overrides)
+    assert changed_files(MANIFESTS, out) - {f"canary/{p.name}" for p in (out / "canary").glob("*.yaml")} == {
+        "ingress/10-rbac.yaml",
+        "ingress/30-deployment.yaml",
+        "ingress/60-gateway.yaml",
+        "sentiment_app/30-service.yaml",
+        "sentiment_app/40-autoscaling.yaml",
+        "sentiment_app/50-network-policy.yaml",
+    }
+    app = load_documents(out / "sentiment_app")
+    # Flagger writes the Services and the HTTPRoute; the PDB and the policy cover its primary's pods.
+    assert not [d for d in app if d["kind"] in ("Service", "Ingress")]
+    pdb = next(d for d in app if d["kind"] == "PodDisruptionBudget")
+    selector = pdb["spec"]["selector"]["matchExpressions"][0]
+    assert selector["values"] == ["sentiment-service", "sentiment-service-primary"]
+    traefik = next(d for d in load_documents(out / "ingress") if d["kind"] == "Deployment")
+    assert "--providers.kubernetesgateway=true" in traefik["spec"]["template"]["spec"]["containers"][0]["args"]
+    canary = next(d for d in load_documents(out / "canary") if d["kind"] == "Canary")
+    assert canary["spec"]["service"]["hosts"] == ["sentiment.localhost"]
+    assert canary["spec"]["service"]["gatewayRefs"] == [{"name": "traefik", "namespace": "ingress"}]
+
+    schemas = crd_schemas()
+    custom = [d for d in load_documents(out) if (d["apiVersion"], d["kind"]) in schemas]
+    assert sorted({d["kind"] for d in custom}) == ["Canary", "Gateway", "GatewayClass", "MetricTemplate"]
+    for document in custom:
+        jsonschema.validate(document, closed(schemas[(document["apiVersion"], document["kind"])]))
 
 
 def test_committed_kind_config_matches_kinds_fields() -> None:
