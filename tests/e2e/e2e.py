@@ -61,7 +61,6 @@ INVENTORY_NAMES = (
     "sentiment_app_host",
     "monitoring_namespace",
     "sentiment_app_model",
-    "canary_namespace",
 )
 # The canary stage: Flagger switched on by a second site.yml run, with a latency budget a 100 ms batching
 # window exceeds (the inventory's 250 ms leaves room for the transformer) and quicker steps than the inventory's.
