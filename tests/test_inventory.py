@@ -42,6 +42,7 @@ VISIBLE_ON_PURPOSE = {
     "canary_threshold",
     "canary_max_error_ratio",
     "canary_max_p95_seconds",
+    "canary_max_added_p95_seconds",
     "canary_max_confidence_drop",
     "canary_golden_set_tolerance",
 }

@@ -113,10 +113,17 @@ def proxy_target(address: str) -> tuple[str, str]:
 def scalar(api: client.CoreV1Api, target: tuple[str, str], query: str) -> float | None:
     """The single value of an instant query, or None when it has no answer (as Flagger sees it too)."""
     namespace, service = target
-    raw = api.connect_get_namespaced_service_proxy_with_path(
-        service, namespace, "api/v1/query", path2="api/v1/query", query=query, _preload_content=False
+    # The generated proxy method takes no query string: serialise the call as it would, with one.
+    method, url, headers, body, post = api.api_client.param_serialize(
+        method="GET",
+        resource_path="/api/v1/namespaces/{namespace}/services/{name}/proxy/api/v1/query",
+        path_params={"namespace": namespace, "name": service},
+        query_params=[("query", query)],
+        auth_settings=["BearerToken"],
     )
-    body = json.loads(raw.data)
+    response = api.api_client.call_api(method, url, headers, body, post, _request_timeout=10)
+    response.read()
+    body = json.loads(response.data)
     result = body.get("data", {}).get("result", [])
     if len(result) != 1:
         return None
