@@ -164,13 +164,14 @@ def test_image_is_small(image: str, variant: str) -> None:
     assert size < MAX_IMAGE_BYTES[variant], f"{size / 1e6:.0f} MB"
 
 
-def test_image_runs_the_golden_set_gate_against_its_own_model(container: str) -> None:
+def test_image_runs_the_golden_set_gate_against_its_own_model(container: str, variant: str) -> None:
     """The canary's acceptance gate ships in the image with the labelled held-out split (its golden set):
-    started as the canary role starts it and pointed at the container's own model, it accepts that model
-    at exactly the card's held-out accuracy."""
+    started as the canary role starts it and pointed at the container's own model, it accepts that model at
+    the card's held-out accuracy (TF-IDF exactly; MiniLM within half a point: int8 scores depend on the texts
+    a text is padded and batched with, and the service batches by tokens, not as training scored them)."""
     name = docker("ps", "--filter", f"publish={container.rsplit(':', 1)[1]}", "--format", "{{.Names}}").stdout.strip()
     docker("exec", "--detach", name, "python", "-m", "sentiment_service.acceptance")
-    webhook = {"name": "t", "namespace": "t", "metadata": {"candidate": "http://127.0.0.1:8000", "tolerance": "0"}}
+    webhook = {"name": "t", "namespace": "t", "metadata": {"candidate": "http://127.0.0.1:8000", "tolerance": "0.005"}}
     client = (
         "import time, urllib.request\n"
         "for _ in range(100):\n"
@@ -186,5 +187,6 @@ def test_image_runs_the_golden_set_gate_against_its_own_model(container: str) ->
     verdict = json.loads(result.stdout)
     card = httpx.get(f"{container}/model").json()
     assert verdict["passed"] is True
-    assert verdict["accuracy"] == card["metrics_heldout"]["accuracy"]
+    served_vs_card = abs(verdict["accuracy"] - card["metrics_heldout"]["accuracy"])
+    assert served_vs_card == 0 if variant == "tfidf" else served_vs_card <= 0.005
     assert verdict["rows"] == card["data"]["test_rows"]
