@@ -663,9 +663,11 @@ def rollouts(runner: Runner) -> None:
         path = REPO / ".build" / "rollouts" / f"{candidate}.json"
         rollout = json.loads(path.read_text()) if path.exists() else {"outcome": "no report", "reason": "", "steps": []}
         primary_after = runner.kubectl_json("get", "deployment", "-n", namespace, f"{name}-primary")
-        image = lambda d: d["spec"]["template"]["spec"]["containers"][0]["image"]  # noqa: E731
-        env = lambda d: d["spec"]["template"]["spec"]["containers"][0].get("env", [])  # noqa: E731
-        primary_changed = (image(primary_before), env(primary_before)) != (image(primary_after), env(primary_after))
+        # The primary's containers (image, env, resources): the pod template Flagger copies on promotion.
+        primary_changed = (
+            primary_before["spec"]["template"]["spec"]["containers"]
+            != primary_after["spec"]["template"]["spec"]["containers"]
+        )
         entry = {
             "candidate": candidate,
             "outcome": rollout["outcome"],
