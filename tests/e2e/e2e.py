@@ -67,7 +67,9 @@ CANARY_VARS = {"platform_canary_enabled": True}
 # Candidates, in order, under one background load each, and the verdict each must get:
 #   a new serving configuration of the same model: every gate holds -> promoted;
 #   the model trained on inverted labels (confident, wrong, healthy card): only the golden set catches it;
-#   a configuration that holds every batch for 100 ms: the latency-vs-primary gate catches it.
+#   a configuration that holds every batch for 100 ms: the latency-vs-primary gate catches it;
+#   an image whose model directory is missing: its pods never become ready, and Flagger rolls it back once
+#   the Canary's progress deadline passes, before any traffic reaches it.
 CANDIDATES = (
     ("batch-16", "promoted", {"sentiment_app_env": {"SENTIMENT_BATCH_MAX_SIZE": "16"}}),
     ("inverted-labels", "rolled_back", {"sentiment_app_train_flags": "--invert-labels"}),
@@ -76,6 +78,7 @@ CANDIDATES = (
         "rolled_back",
         {"sentiment_app_env": {"SENTIMENT_BATCH_MAX_WAIT_MS": "100", "SENTIMENT_BATCH_MAX_SIZE": "1024"}},
     ),
+    ("never-ready", "rolled_back", {"sentiment_app_env": {"SENTIMENT_MODEL_DIR": "/opt/no-model-here"}}),
 )
 # The names of this clone's e2e clusters, each written before the cluster exists: what `--down` deletes.
 CLUSTER_FILE = BUILD / "clusters"
@@ -333,12 +336,7 @@ def cluster_checks(runner: Runner) -> None:
     )
 
     pods = runner.kubectl_json("get", "pods", "--all-namespaces")["items"]
-    not_ready = [
-        f"{p['metadata']['namespace']}/{p['metadata']['name']}"
-        for p in pods
-        if p["status"].get("phase") != "Succeeded"
-        and not any(c["type"] == "Ready" and c["status"] == "True" for c in p["status"].get("conditions", []))
-    ]
+    not_ready = not_ready_pods(pods)
     report.facts["pods"] = sorted(f"{p['metadata']['namespace']}/{p['metadata']['name']}" for p in pods)
     report.check("every pod Ready", not not_ready, not_ready or f"{len(pods)} pods")
     report.facts["model_pods"] = {
@@ -371,7 +369,19 @@ def registry_digest(reference: str) -> str | None:
         return None
 
 
-def image_checks(runner: Runner, stage: str, model_from_registry: bool) -> None:
+def not_ready_pods(pods: list[dict]) -> list[str]:
+    """Pods that should be Ready and are not: neither finished (a Job's) nor on their way out (the
+    Deployment's pods Flagger scales to zero once its primary serves)."""
+    return [
+        f"{p['metadata']['namespace']}/{p['metadata']['name']}"
+        for p in pods
+        if p["status"].get("phase") != "Succeeded"
+        and "deletionTimestamp" not in p["metadata"]
+        and not any(c["type"] == "Ready" and c["status"] == "True" for c in p["status"].get("conditions", []))
+    ]
+
+
+def image_checks(runner: Runner, stage: str, model_from_registry: bool, canary: bool = False) -> None:
     """What each pod ran. The platform's images, named by their upstream references, must be the very
     builds the local registry serves (only the mirror can give a node those digests under those names);
     the model's image comes from the local registry, or from `kind load` out of the containerd image store."""
@@ -383,7 +393,8 @@ def image_checks(runner: Runner, stage: str, model_from_registry: bool) -> None:
     runner.report.facts.setdefault("images", {})[stage] = images
     pinned = pins()
     platform = {}
-    for key in ("traefik_image", "prometheus_image", "prometheus_adapter_image", "metrics_server_image"):
+    keys = ["traefik_image", "prometheus_image", "prometheus_adapter_image", "metrics_server_image"]
+    for key in keys + (["flagger_image"] if canary else []):
         reference = pinned[key]
         platform[reference] = {
             "registry_digest": registry_digest(reference),
@@ -415,7 +426,8 @@ def image_checks(runner: Runner, stage: str, model_from_registry: bool) -> None:
 def existing_cluster(runner: Runner) -> None:
     """A cluster site.yml did not create, set up as its admin would (containerd mirrors to the site's
     registry), then the platform deployed to it with kind_cluster_enabled false and the model image pushed
-    to the registry instead of loaded into nodes."""
+    to the registry instead of loaded into nodes; with Flagger on from the first run, as a user who sets
+    platform_canary_enabled before `make up` has it (the main cluster switches it on later)."""
     name = f"sentiment-existing-{secrets.token_hex(3)}"
     port = free_port()
     record_cluster(name)
@@ -483,6 +495,7 @@ def existing_cluster(runner: Runner) -> None:
                 "kind_cluster_name": name,
                 "platform_public_port": port,
                 "sentiment_app_image_registry": REGISTRY,
+                "platform_canary_enabled": True,
             },
             indent=2,
         )
@@ -496,20 +509,17 @@ def existing_cluster(runner: Runner) -> None:
     checked = re.search(
         r"TASK \[sentiment\.platform\.kind_cluster : Check that the existing cluster has a Ready node\] \**\nok:", log
     )
-    runner.report.facts["existing_cluster"] = {"name": name, "recap": recap}
+    phase = canary_state(runner)["status"].get("phase")
+    runner.report.facts["existing_cluster"] = {"name": name, "recap": recap, "canary_phase": phase}
     runner.report.check(
-        "existing cluster: site.yml with kind_cluster_enabled false deploys and verifies it (metric, ingress)",
-        recap["failed"] == 0 and not created and checked is not None,
-        recap,
+        "existing cluster: site.yml with kind_cluster_enabled false and Flagger on from the start deploys and "
+        "verifies it (metric; a prediction through Flagger's HTTPRoute)",
+        recap["failed"] == 0 and not created and checked is not None and phase in ("Initialized", "Succeeded"),
+        {**recap, "canary_phase": phase},
     )
-    not_ready = [
-        f"{p['metadata']['namespace']}/{p['metadata']['name']}"
-        for p in runner.kubectl_json("get", "pods", "--all-namespaces")["items"]
-        if p["status"].get("phase") != "Succeeded"
-        and not any(c["type"] == "Ready" and c["status"] == "True" for c in p["status"].get("conditions", []))
-    ]
+    not_ready = not_ready_pods(runner.kubectl_json("get", "pods", "--all-namespaces")["items"])
     runner.report.check("existing cluster: every pod Ready", not not_ready, not_ready or "all Ready")
-    image_checks(runner, "existing cluster", model_from_registry=True)
+    image_checks(runner, "existing cluster", model_from_registry=True, canary=True)
 
 
 def teardown(runner: Runner) -> None:
@@ -953,9 +963,10 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="leave the cluster up at the end (delete it with --down)")
     parser.add_argument("--down", action="store_true", help="only delete the cluster an earlier run of this clone left")
     parser.add_argument(
-        "--only-rollouts",
+        "--only-canary",
         action="store_true",
-        help="a development loop: site.yml, the cluster checks and the canary stage only (CI runs every stage)",
+        help="a development loop: the stages with Flagger only (site.yml, the cluster checks, the canary "
+        "stage, the existing cluster); CI runs every stage",
     )
     args = parser.parse_args()
     report = Report()
@@ -974,7 +985,7 @@ def main() -> int:
         recap = runner.stage("site.yml (first run)", runner.playbook, "site.yml", "site-first-run.log")
         report.facts["first_run_recap"] = recap
         runner.stage("cluster checks", cluster_checks, runner)
-        if not args.only_rollouts:
+        if not args.only_canary:
             runner.stage("load.yml", load, runner)
             runner.stage("drift.yml", drift, runner)
             runner.stage("site.yml (second run)", idempotence, runner)
@@ -983,10 +994,9 @@ def main() -> int:
             runner.stage("faults under load", faults, runner)
             runner.stage("scale-in under load", scale_in, runner)
         runner.stage("canary rollouts under load", rollouts, runner)
-        if not args.only_rollouts:
-            if not args.keep:  # as `make down` does it
-                runner.stage("teardown.yml", teardown, runner)
-            runner.stage("existing cluster (kind_cluster_enabled false)", existing_cluster, runner)
+        if not args.keep:  # as `make down` does it
+            runner.stage("teardown.yml", teardown, runner)
+        runner.stage("existing cluster (kind_cluster_enabled false, Flagger from the start)", existing_cluster, runner)
     except Exception as exc:  # noqa: BLE001 - recorded in the report, then the exit status says it
         report.check("e2e ran to the end", False, str(exc)[-3000:])
     passed = bool(report.checks) and all(c.ok for c in report.checks)
