@@ -33,6 +33,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -64,22 +65,26 @@ INVENTORY_NAMES = (
 )
 # The canary stage: Flagger switched on by a second site.yml run; the inventory's gates and steps.
 CANARY_VARS = {"platform_canary_enabled": True}
-# Candidates, in order, under one background load each, and the verdict each must get:
+# Candidates, in order, the verdict each must get and whose traffic it is judged on ("e2e": the runner's
+# hey; "own": none flows, so rollout.yml sends its own, as `make rollout` does on a quiet cluster):
 #   a new serving configuration of the same model: every gate holds -> promoted;
 #   the model trained on inverted labels (confident, wrong, healthy card): only the golden set catches it;
 #   a configuration that holds every batch for 100 ms: the latency-vs-primary gate catches it;
 #   an image whose model directory is missing: its pods never become ready, and Flagger rolls it back once
 #   the Canary's progress deadline passes, before any traffic reaches it.
 CANDIDATES = (
-    ("batch-16", "promoted", {"sentiment_app_env": {"SENTIMENT_BATCH_MAX_SIZE": "16"}}),
-    ("inverted-labels", "rolled_back", {"sentiment_app_train_flags": "--invert-labels"}),
+    ("batch-16", "promoted", "own", {"sentiment_app_env": {"SENTIMENT_BATCH_MAX_SIZE": "16"}}),
+    ("inverted-labels", "rolled_back", "e2e", {"sentiment_app_train_flags": "--invert-labels"}),
     (
         "slow-batching",
         "rolled_back",
+        "e2e",
         {"sentiment_app_env": {"SENTIMENT_BATCH_MAX_WAIT_MS": "100", "SENTIMENT_BATCH_MAX_SIZE": "1024"}},
     ),
-    ("never-ready", "rolled_back", {"sentiment_app_env": {"SENTIMENT_MODEL_DIR": "/opt/no-model-here"}}),
+    ("never-ready", "rolled_back", "e2e", {"sentiment_app_env": {"SENTIMENT_MODEL_DIR": "/opt/no-model-here"}}),
 )
+# A rollout whose report has no traffic summary: nothing was sent, nothing can be counted.
+NO_TRAFFIC = {"responses": 0, "error_count": 0, "non_2xx": 0, "status_codes": {}, "errors": {}}
 # The names of this clone's e2e clusters, each written before the cluster exists: what `--down` deletes.
 CLUSTER_FILE = BUILD / "clusters"
 # Extra vars every playbook of the run gets: its cluster name and host port.
@@ -626,6 +631,31 @@ def canary_state(runner: Runner) -> dict:
     )
 
 
+def prometheus_value(runner: Runner, query: str) -> float:
+    """One PromQL query through the API server's service proxy (as rollout.yml reads it): the sum of the
+    result's values."""
+    path = (
+        f"/api/v1/namespaces/{runner.names['monitoring_namespace']}/services/prometheus:web/proxy/api/v1/query?"
+        + urllib.parse.urlencode({"query": query})
+    )
+    result = json.loads(kubectl(runner, "get", "--raw", path).stdout)["data"]["result"]
+    return sum(float(r["value"][1]) for r in result)
+
+
+def wait_for_quiet(runner: Runner, timeout: float = 180) -> bool:
+    """Wait until the model's /predict rate is below the 1 request/s under which rollout.yml sends traffic of
+    its own (it counts the primary's pods only; this, every pod)."""
+    query = (
+        f'sum(rate(http_requests_total{{namespace="{runner.names["sentiment_app_namespace"]}", route="/predict"}}[1m]))'
+    )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if prometheus_value(runner, query) < 1:
+            return True
+        time.sleep(5)
+    return False
+
+
 def rollouts(runner: Runner) -> None:
     """Switch Flagger on (second site.yml run with platform_canary_enabled), then ship each candidate with
     rollout.yml under load: the good one is promoted, the bad ones are rolled back, no request fails."""
@@ -658,10 +688,14 @@ def rollouts(runner: Runner) -> None:
             "failed": failed(switched),
         },
     )
-    for candidate, expected, variables in CANDIDATES:
+    for candidate, expected, traffic, variables in CANDIDATES:
         primary_before = runner.kubectl_json("get", "deployment", "-n", namespace, f"{name}-primary")
-        hey = start_hey(runner, 900, 2, heldout_texts(64), rate=5)
-        time.sleep(20)  # traffic is flowing: rollout.yml sends none of its own
+        if traffic == "e2e":
+            hey = start_hey(runner, 900, 2, heldout_texts(64), rate=5)
+            time.sleep(20)  # traffic is flowing: rollout.yml sends none of its own
+        else:
+            hey = None
+            report.check(f"rollout {candidate}: the model gets no traffic before it", wait_for_quiet(runner))
         extra = {**variables, "rollout_candidate": candidate, "rollout_expect": expected}
         extra_file = BUILD / f"rollout-{candidate}.yml"
         extra_file.write_text(json.dumps(extra, indent=2) + "\n")
@@ -669,9 +703,11 @@ def rollouts(runner: Runner) -> None:
             runner.playbook("rollout.yml", f"rollout-{candidate}.log", "-e", f"@{canary_vars}", "-e", f"@{extra_file}")
         except RuntimeError as exc:
             print(f"[e2e] rollout.yml for {candidate}: {str(exc)[-600:]}", flush=True)
-        result = finish_hey(hey, f"rollout-{candidate}-hey.log", stop=True)
         path = REPO / ".build" / "rollouts" / f"{candidate}.json"
         rollout = json.loads(path.read_text()) if path.exists() else {"outcome": "no report", "reason": "", "steps": []}
+        # rollout.yml's own hey summary when it sent the traffic ("external" when it saw ours flowing).
+        own = rollout.get("traffic") if isinstance(rollout.get("traffic"), dict) else None
+        result = finish_hey(hey, f"rollout-{candidate}-hey.log", stop=True) if hey else own or NO_TRAFFIC
         primary_after = runner.kubectl_json("get", "deployment", "-n", namespace, f"{name}-primary")
         # The primary's containers (image, env, resources): the pod template Flagger copies on promotion.
         primary_changed = (
@@ -680,6 +716,7 @@ def rollouts(runner: Runner) -> None:
         )
         entry = {
             "candidate": candidate,
+            "traffic": "rollout.yml" if traffic == "own" else "e2e",
             "outcome": rollout["outcome"],
             "reason": rollout["reason"],
             "steps": rollout["steps"],
@@ -691,6 +728,7 @@ def rollouts(runner: Runner) -> None:
             f"rollout {candidate}: {expected}, primary {'replaced' if expected == 'promoted' else 'untouched'}, "
             "no failed request",
             rollout["outcome"] == expected
+            and (own is not None) == (traffic == "own")
             and primary_changed == (expected == "promoted")
             and entry["requests"] > 0
             and entry["failed"] == 0,
