@@ -75,12 +75,7 @@ import time
 from datetime import datetime
 from urllib.parse import urlparse
 
-from ansible.module_utils.basic import AnsibleModule
-
-try:
-    from kubernetes import client, config
-except ImportError:  # pragma: no cover - reported by the module
-    client = None
+from ansible_collections.sentiment.platform.plugins.module_utils.kube import client, kube_module
 
 FLAGGER = ("flagger.app", "v1beta1")
 DONE = {"Succeeded": "promoted", "Failed": "rolled_back"}
@@ -138,22 +133,16 @@ def parse_time(stamp: str | None) -> float:
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec={
+    module = kube_module(
+        {
             "name": {"type": "str", "required": True},
             "namespace": {"type": "str", "required": True},
             "timeout": {"type": "int", "default": 900},
             "interval": {"type": "int", "default": 5},
             "started_after": {"type": "str", "default": ""},
-            "kubeconfig": {"type": "path"},
-            "context": {"type": "str"},
-        },
-        supports_check_mode=True,
+        }
     )
-    if client is None:
-        module.fail_json(msg="the kubernetes Python package is required")
     p = module.params
-    config.load_kube_config(config_file=p["kubeconfig"], context=p["context"])
     custom, apps, core = client.CustomObjectsApi(), client.AppsV1Api(), client.CoreV1Api()
     name, namespace = p["name"], p["namespace"]
 

@@ -58,12 +58,7 @@ first_scale_out_s:
 
 import time
 
-from ansible.module_utils.basic import AnsibleModule
-
-try:
-    from kubernetes import client, config
-except ImportError:  # pragma: no cover - reported by the module
-    client = None
+from ansible_collections.sentiment.platform.plugins.module_utils.kube import client, kube_module
 
 
 def summarise(samples: list[dict], min_replicas: int) -> tuple[int, float | None]:
@@ -74,22 +69,16 @@ def summarise(samples: list[dict], min_replicas: int) -> tuple[int, float | None
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec={
+    module = kube_module(
+        {
             "name": {"type": "str", "required": True},
             "namespace": {"type": "str", "required": True},
             "duration": {"type": "int", "required": True},
             "interval": {"type": "int", "default": 5},
             "stop_above": {"type": "int", "default": 0},
-            "kubeconfig": {"type": "path"},
-            "context": {"type": "str"},
-        },
-        supports_check_mode=True,
+        }
     )
-    if client is None:
-        module.fail_json(msg="the kubernetes Python package is required")
     p = module.params
-    config.load_kube_config(config_file=p["kubeconfig"], context=p["context"])
     autoscaling = client.AutoscalingV2Api()
     apps = client.AppsV1Api()
 
