@@ -6,8 +6,10 @@ nodes through registry mirrors from the local registry; the model image pushed t
 
 Stages (each timed): build every binary and image (cached) and publish them into the local registry,
 site.yml with the airgap inventory, cluster and mirror assertions, load.yml, drift.yml, site.yml again
-(must report changed=0), a rolling restart of the model under hey load (must lose no request); then a
-second cluster that site.yml did not create, deployed to with kind_cluster_enabled false. Writes
+(must report changed=0), a rolling restart of the model under hey load (must lose no request),
+NetworkPolicy, faults and scale-in under load, canary rollouts with Flagger (one promoted, three rolled
+back, none losing a request), teardown.yml; then a second cluster that site.yml did not create, deployed
+to with kind_cluster_enabled false and Flagger on from the start. Writes
 e2e-report.json (repo root, not committed) and prints a readable summary. Exit status 1 when any
 assertion fails.
 
@@ -15,7 +17,7 @@ Each run gets a cluster of its own (`sentiment-e2e-<random>`) on a free host por
 touches a cluster `make up` created nor another e2e run sharing the Docker engine, and deletes it
 at the end (`--keep` leaves it up for a look; `--down` deletes a kept one).
 
-    python tests/e2e/e2e.py [--skip-build] [--keep] | --down
+    python tests/e2e/e2e.py [--skip-build] [--keep] [--only-canary] | --down
 
 Names (namespaces, the GPU label and taint, hostnames) come from the inventory the playbooks use, and
 the checks that the HPA's metric is served and the ingress answers are the sentiment_app role's own
