@@ -72,8 +72,8 @@ CANARY_VARS = {"platform_canary_enabled": True}
 #   a new serving configuration of the same model: every gate holds -> promoted;
 #   the model trained on inverted labels (confident, wrong, healthy card): only the golden set catches it;
 #   a configuration that holds every batch for 100 ms: the latency-vs-primary gate catches it;
-#   an image whose model directory is missing: its pods never become ready, and Flagger rolls it back once
-#   the Canary's progress deadline passes, before any traffic reaches it.
+#   a configuration whose model directory is missing: its pods never become ready, and Flagger rolls it
+#   back once the Canary's progress deadline passes, before any traffic reaches it.
 CANDIDATES = (
     ("batch-16", "promoted", "own", {"sentiment_app_env": {"SENTIMENT_BATCH_MAX_SIZE": "16"}}),
     ("inverted-labels", "rolled_back", "e2e", {"sentiment_app_train_flags": "--invert-labels"}),
