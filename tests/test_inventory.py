@@ -1,25 +1,25 @@
-"""Roles hold defaults, the inventory holds overrides and wiring, and both stay consistent.
+"""Roles document their variables once (argument specs), the collection wires them, the inventory chooses.
 
-Each role variable is documented once, in its role's defaults/main.yml (the comment above it); the
-argument specs mirror that comment and value, and the inventory sets only what the platform wants
-visible (the design card's knobs, the names the playbooks share) or wires one role to another.
+Each role variable is written once, in its role's meta/argument_specs.yml; defaults/main.yml, the platform
+role's shared copies, docs/variables.md and the README's knob table are generated from the specs
+(infrastructure/tools/role_docs.py). Cross-role values are derived inside the collection: a role's default
+names the owner's variable. The inventory sets only what a user chooses.
 """
 
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 
 import pytest
 import yaml
-from infra import INVENTORY, PLATFORM_ROLES, ROLES_DIR
+from infra import COLLECTION, INVENTORY, PLATFORM_ROLES, REPO, ROLES_DIR
 
-ALL_ROLES = [*PLATFORM_ROLES, "manifests"]
-# Variables of the playbooks and the inventory itself, not of a role.
-SHARED_PREFIXES = ("platform_", "load_")
-# Inventory values that equal a role default on purpose: the knobs the design card wants visible in the
-# inventory (node counts, GPU label and taint, HPA bounds and targets, GPU scheduling, the model, the canary's
-# steps and gate thresholds) and the names
-# the playbooks outside the roles read (cluster name, app namespace/name/host, Prometheus' namespace).
+ALL_ROLES = [*PLATFORM_ROLES, "manifests", "platform"]
+# Values in the default inventory that equal a role default on purpose: the knobs the design card wants
+# visible (node counts, the GPU label and taint, HPA bounds and targets, GPU scheduling, the model), the
+# public host and port, the feature switch, and the canary's steps and gate thresholds.
 VISIBLE_ON_PURPOSE = {
     "kind_cluster_workers",
     "kind_cluster_gpu_workers",
@@ -27,15 +27,13 @@ VISIBLE_ON_PURPOSE = {
     "kind_cluster_gpu_taint",
     "kind_cluster_name",
     "sentiment_app_model",
+    "sentiment_app_host",
     "sentiment_app_replicas_min",
     "sentiment_app_replicas_max",
-    "sentiment_app_hpa_target_rps",
     "sentiment_app_hpa_cpu_utilization",
     "sentiment_app_gpu_scheduling",
-    "sentiment_app_namespace",
-    "sentiment_app_name",
-    "sentiment_app_host",
-    "monitoring_namespace",
+    "platform_public_port",
+    "platform_canary_enabled",
     "canary_interval",
     "canary_step_weight",
     "canary_max_weight",
@@ -46,6 +44,8 @@ VISIBLE_ON_PURPOSE = {
     "canary_max_confidence_drop",
     "canary_golden_set_tolerance",
 }
+# What an inventory value may compute from: where the inventory itself is, and the environment.
+LOCATION_ONLY = re.compile(r"\{\{\s*inventory_dir\b[^}]*\}\}")
 
 
 def specs(role: str) -> dict[str, dict]:
@@ -60,67 +60,44 @@ def defaults(role: str) -> dict:
     return yaml.safe_load((ROLES_DIR / role / "defaults" / "main.yml").read_text()) or {}
 
 
-def default_comments(role: str) -> dict[str, str]:
-    """The comment block directly above each default, joined into one line."""
-    lines = (ROLES_DIR / role / "defaults" / "main.yml").read_text().splitlines()
-    comments = {}
-    for index, line in enumerate(lines):
-        match = re.match(r"^([a-z0-9_]+):", line)
-        if match:
-            above = []
-            for previous in reversed(lines[:index]):
-                if not previous.startswith("#"):
-                    break
-                above.insert(0, previous.lstrip("# ").strip())
-            comments[match.group(1)] = " ".join(above)
-    return comments
-
-
-def inventory_values() -> dict[str, tuple[object, str]]:
+def inventory_values() -> dict[str, object]:
     found = {}
     for path in sorted((INVENTORY / "group_vars").rglob("*.yml")):
-        for name, value in (yaml.safe_load(path.read_text()) or {}).items():
-            found[name] = (value, path.name)
+        found.update(yaml.safe_load(path.read_text()) or {})
     return found
 
 
-def is_template(value: object) -> bool:
-    return "{{" in yaml.safe_dump(value)
+def owner_of() -> dict[str, str]:
+    return {name: role for role in ALL_ROLES for name in specs(role)}
 
 
-def all_defaults() -> dict[str, object]:
-    merged: dict[str, object] = {}
-    for role in PLATFORM_ROLES:
-        merged.update(defaults(role))
-    return merged
-
-
-@pytest.mark.parametrize("role", ALL_ROLES)
-def test_every_default_is_declared_in_the_argument_specs(role: str) -> None:
-    assert set(defaults(role)) <= set(specs(role))
-    undefaulted = {name for name, spec in specs(role).items() if name not in defaults(role)}
-    assert all(specs(role)[name].get("required") for name in undefaulted), undefaulted
+def test_generated_defaults_reference_and_readme_table_are_current() -> None:
+    result = subprocess.run(
+        [sys.executable, str(COLLECTION / "tools" / "role_docs.py"), "--check"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
 
 
 @pytest.mark.parametrize("role", ALL_ROLES)
-def test_options_with_a_default_are_not_required(role: str) -> None:
-    required = {name for name in defaults(role) if specs(role)[name].get("required")}
-    assert not required, f"{role}: required although they have a default: {sorted(required)}"
+def test_defaults_are_exactly_the_specs_defaults(role: str) -> None:
+    """The generated file carries every spec default, and nothing else (the platform role adds the shared copies)."""
+    own = {name: spec["default"] for name, spec in specs(role).items() if "default" in spec}
+    generated = defaults(role)
+    assert {name: generated[name] for name in own} == own
+    extra = set(generated) - set(own)
+    if role != "platform":
+        assert not extra, extra
 
 
 @pytest.mark.parametrize("role", ALL_ROLES)
-def test_argument_specs_mirror_the_documented_defaults(role: str) -> None:
-    """One documented home: the spec's description and default are the defaults file's comment and value."""
-    comments, values = default_comments(role), defaults(role)
+def test_every_option_is_described_typed_and_either_defaulted_or_required(role: str) -> None:
     for name, spec in specs(role).items():
-        if name not in values:
-            continue
-        assert comments[name], f"{role}: {name} has no comment in defaults/main.yml"
-        assert spec["description"] == comments[name], f"{role}: description of {name} differs from its comment"
-        if is_template(values[name]):
-            assert "default" not in spec, f"{role}: {name} defaults to a template; its spec shows no literal"
-        else:
-            assert spec.get("default") == values[name], f"{role}: default of {name} differs"
+        assert spec.get("description"), f"{role}: {name} has no description"
+        assert spec.get("type"), f"{role}: {name} has no type"
+        assert ("default" in spec) != bool(spec.get("required")), f"{role}: {name} needs a default or required: true"
 
 
 @pytest.mark.parametrize("role", ALL_ROLES)
@@ -128,23 +105,60 @@ def test_every_role_variable_carries_the_role_prefix(role: str) -> None:
     assert all(name.startswith(role + "_") for name in specs(role)), sorted(specs(role))
 
 
+def test_the_platform_role_shares_each_fact_a_role_reads_from_another_with_the_owners_value() -> None:
+    owners, shared = owner_of(), defaults("platform")
+    copies = {name: value for name, value in shared.items() if owners[name] != "platform"}
+    assert copies, "no shared facts"
+    for name, value in copies.items():
+        assert value == specs(owners[name])[name]["default"], name
+    # The facts the wiring is made of are among them.
+    for name in ("sentiment_app_namespace", "monitoring_namespace", "ingress_namespace", "canary_namespace"):
+        assert name in copies
+
+
+@pytest.mark.parametrize("role", PLATFORM_ROLES)
+def test_every_platform_role_depends_on_the_shared_defaults(role: str) -> None:
+    meta = yaml.safe_load((ROLES_DIR / role / "meta" / "main.yml").read_text())
+    assert {"role": "sentiment.platform.platform"} in meta["dependencies"]
+
+
+@pytest.mark.parametrize(
+    ("variable", "follows"),
+    [
+        ("monitoring_app_namespace", "sentiment_app_namespace"),
+        ("monitoring_app_job", "sentiment_app_name"),
+        ("sentiment_app_hpa_metric", "custom_metrics_request_rate_metric"),
+        ("sentiment_app_ingress_class", "ingress_class_name"),
+        ("sentiment_app_gpu_taint", "kind_cluster_gpu_taint"),
+        ("monitoring_request_rate_window", "custom_metrics_rate_window"),
+        ("canary_max_drift_psi", "monitoring_alert_drift_psi"),
+        ("monitoring_public_port", "platform_public_port"),
+        ("sentiment_app_public_url", "platform_ingress_url"),
+    ],
+)
+def test_cross_role_defaults_follow_their_owner(variable: str, follows: str) -> None:
+    owners = owner_of()
+    assert specs(owners[variable])[variable]["default"] == "{{ " + follows + " }}"
+
+
 def test_every_inventory_variable_belongs_to_a_role() -> None:
-    declared = {name for role in PLATFORM_ROLES for name in specs(role)}
-    unknown = {
-        name: source
-        for name, (_, source) in inventory_values().items()
-        if name not in declared and not name.startswith(SHARED_PREFIXES)
+    unknown = set(inventory_values()) - set(owner_of())
+    assert not unknown, f"inventory sets variables no role reads (typos?): {sorted(unknown)}"
+
+
+def test_inventory_holds_choices_not_wiring() -> None:
+    """No value of the default inventory is computed from another variable (only from where the inventory is)."""
+    wiring = {
+        name: value
+        for name, value in inventory_values().items()
+        if "{{" in LOCATION_ONLY.sub("", yaml.safe_dump(value))
     }
-    assert not unknown, f"inventory sets variables no role reads (typos?): {unknown}"
+    assert not wiring, wiring
 
 
 def test_inventory_restates_a_role_default_only_where_it_should_be_visible() -> None:
-    role_defaults = all_defaults()
-    restated = {
-        name
-        for name, (value, _) in inventory_values().items()
-        if name in role_defaults and role_defaults[name] == value
-    }
+    owners = owner_of()
+    restated = {name for name, value in inventory_values().items() if specs(owners[name])[name].get("default") == value}
     assert restated <= VISIBLE_ON_PURPOSE, f"inventory restates role defaults: {sorted(restated - VISIBLE_ON_PURPOSE)}"
 
 
@@ -154,47 +168,10 @@ def test_inventory_pins_no_image() -> None:
     assert not images, images
 
 
-def test_cross_role_defaults_agree() -> None:
-    """Roles used on their own carry their own defaults; where two roles share a fact, the defaults agree."""
-    d = all_defaults()
-    assert d["sentiment_app_gpu_label"] == d["kind_cluster_gpu_label"]
-    assert d["sentiment_app_gpu_taint"] == d["kind_cluster_gpu_taint"]
-    assert d["ingress_node_selector"] == {
-        d["kind_cluster_ingress_label"]["key"]: d["kind_cluster_ingress_label"]["value"]
-    }
-    assert d["kind_cluster_port_mappings"][0]["node_port"] == d["ingress_http_node_port"]
-    assert d["kind_cluster_port_mappings"][0]["host_port"] == d["monitoring_public_port"]
-    assert d["sentiment_app_hpa_metric"] == d["custom_metrics_request_rate_metric"]
-    assert d["monitoring_request_rate_window"] == d["custom_metrics_rate_window"]
-    assert d["sentiment_app_kind_cluster"] == d["kind_cluster_name"]
-    assert d["sentiment_app_ingress_class"] == d["ingress_class_name"]
-    assert d["monitoring_app_namespace"] == d["sentiment_app_namespace"]
-    assert d["monitoring_app_job"] == d["monitoring_app_hpa"] == d["sentiment_app_name"]
-    assert d["custom_metrics_prometheus"]["namespace"] == d["monitoring_namespace"]
-    assert d["ingress_prometheus"]["namespace"] == d["monitoring_namespace"]
-    assert {"namespace": d["ingress_namespace"], "name": "traefik"} in d["sentiment_app_network_clients"]
-    assert {"namespace": d["monitoring_namespace"], "name": "prometheus"} in d["sentiment_app_network_clients"]
-    adapter = {"namespace": d["custom_metrics_namespace"], "name": "prometheus-adapter"}
-    assert adapter in d["monitoring_prometheus_clients"]
-    assert {"namespace": d["sentiment_app_namespace"], "port": 8000} in d["ingress_backends"]
-
-
-def test_inventory_wires_each_cross_role_fact_to_its_owner() -> None:
-    inventory = {name: value for name, (value, _) in inventory_values().items()}
-    wiring = {
-        "sentiment_app_gpu_label": "{{ kind_cluster_gpu_label }}",
-        "sentiment_app_gpu_taint": "{{ kind_cluster_gpu_taint }}",
-        "sentiment_app_hpa_metric": "{{ custom_metrics_request_rate_metric }}",
-        "sentiment_app_kind_cluster": "{{ kind_cluster_name if kind_cluster_enabled else '' }}",
-        "sentiment_app_ingress_class": "{{ ingress_class_name }}",
-        "monitoring_request_rate_window": "{{ custom_metrics_rate_window }}",
-        "monitoring_app_namespace": "{{ sentiment_app_namespace }}",
-        "monitoring_app_job": "{{ sentiment_app_name }}",
-        "monitoring_app_hpa": "{{ sentiment_app_name }}",
-        "monitoring_public_port": "{{ platform_public_port }}",
-        "sentiment_app_public_url": "{{ platform_ingress_url }}",
-    }
-    assert {name: inventory.get(name) for name in wiring} == wiring
-    assert inventory["kind_cluster_port_mappings"] == [
-        {"host_port": "{{ platform_public_port }}", "node_port": "{{ ingress_http_node_port }}"}
-    ]
+def test_readme_knob_table_names_real_variables_with_their_defaults() -> None:
+    readme = (REPO / "README.md").read_text()
+    table = readme[readme.index("<!-- knobs:begin -->") : readme.index("<!-- knobs:end -->")]
+    named = re.findall(r"^\| `([a-z0-9_]+)` \|", table, flags=re.MULTILINE)
+    owners = owner_of()
+    assert set(inventory_values()) <= set(named)
+    assert set(named) <= set(owners)

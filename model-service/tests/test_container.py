@@ -20,7 +20,7 @@ SERVICE_DIR = Path(__file__).resolve().parents[1]
 IMAGE = os.environ.get("SENTIMENT_TEST_IMAGE", "sentiment-service:pytest")
 # The unpacked layers (docker history), the same measure for the classic and the containerd image store
 # (whose `docker image inspect` size also counts the compressed blobs); by model variant. MiniLM misses the issue's
-# 350 MB (README, "Two models"): this bounds it where it is, with room for the upstream base.
+# 350 MB (docs/model.md, "Two models"): this bounds it where it is, with room for the upstream base.
 MAX_IMAGE_BYTES = {"tfidf": 300 * 1000 * 1000, "minilm": 450 * 1000 * 1000}
 MODEL_NAMES = {"tfidf": "sentiment-tfidf-logreg", "minilm": "sentiment-minilm-int8"}
 # What only training needs: never in a runtime image (numpy is the transformer's runtime, not the TF-IDF's).

@@ -18,7 +18,7 @@ from sentiment_service.drift import (
 from sentiment_service.model import Scored, SentimentModel
 from sentiment_training.data import shifted_domains
 
-# Thresholds documented in the README: below 0.1 stable, above 0.25 major shift.
+# Thresholds documented in docs/monitoring.md, "Drift monitoring": below 0.1 stable, above 0.25 major shift.
 STABLE = 0.1
 MAJOR = 0.25
 

@@ -7,7 +7,6 @@ DOCUMENTATION = r"""
 module: canary_timeline
 short_description: Record a Flagger Canary's analysis (weight, gates, replicas) until it is promoted or rolled back
 author: sentiment-platform maintainers
-requirements: [kubernetes (Python)]
 description:
   - Polls a C(flagger.app/v1beta1) Canary every O(interval) seconds until its analysis ends (phase
     C(Succeeded) or C(Failed) after it started) or O(timeout) seconds pass, and returns one sample per poll.
@@ -29,8 +28,7 @@ options:
         once the status moves past it (so a verdict of an earlier rollout is not taken for this one's).
     type: str
     default: ""
-  kubeconfig: {description: Path of the kubeconfig., type: path}
-  context: {description: kubeconfig context., type: str}
+extends_documentation_fragment: [sentiment.platform.kube]
 """
 
 EXAMPLES = r"""

@@ -7,7 +7,6 @@ DOCUMENTATION = r"""
 module: hpa_timeline
 short_description: Record an HPA's current and desired replicas over time
 author: sentiment-platform maintainers
-requirements: [kubernetes (Python)]
 description:
   - Polls an autoscaling/v2 HorizontalPodAutoscaler every O(interval) seconds for O(duration) seconds
     and returns the samples, with the ready pods of its target Deployment. Read-only.
@@ -20,8 +19,7 @@ options:
     description: Stop early once the current replicas exceed this many (0 never stops early).
     type: int
     default: 0
-  kubeconfig: {description: Path of the kubeconfig., type: path}
-  context: {description: kubeconfig context., type: str}
+extends_documentation_fragment: [sentiment.platform.kube]
 """
 
 EXAMPLES = r"""

@@ -1,6 +1,6 @@
 """Prometheus metrics of the service.
 
-One process per pod (see README, "Why one worker per pod"), so plain in-process metrics are
+One process per pod (see docs/architecture.md, "Why one worker per pod"), so plain in-process metrics are
 exact; each pod is one scrape target. Names the case study asks for:
 
 * ``inference_latency_seconds`` (histogram): per request, from handing the texts to the

@@ -45,7 +45,7 @@ class Settings(BaseSettings):
         ge=0,
         description="Most /predict requests a process answers at once; beyond it a /predict is answered 503 with "
         "Retry-After at once, before its body is read; 0 (the default) turns it off. Off because make bench "
-        "measured no gain where clients ignore Retry-After and share the server's CPU (see the README).",
+        "measured no gain where clients ignore Retry-After and share the server's CPU (see docs/performance.md).",
     )
 
     probe_port: int = Field(
