@@ -1,10 +1,14 @@
-"""The collection's plugins: hey's output parser, the HPA and canary timelines, the PNG timeline, the pins lookup."""
+"""The collection's plugins: the hey_report filter, the HPA and canary timelines, the PNG timeline, the pins lookup.
+
+hey's parser itself (module_utils/hey.py, which the filter wraps) and the hey module: tests/test_hey.py.
+"""
 
 from __future__ import annotations
 
 import pytest
 from ansible.errors import AnsibleFilterError
 from ansible_collections.sentiment.platform.plugins.filter.hey_report import hey_report
+from ansible_collections.sentiment.platform.plugins.module_utils.hey import parse
 from ansible_collections.sentiment.platform.plugins.modules.canary_timeline import proxy_target, track_queries
 from ansible_collections.sentiment.platform.plugins.modules.hpa_timeline import summarise
 from ansible_collections.sentiment.platform.plugins.modules.timeline_png import draw, gate_panels, value_at
@@ -56,6 +60,7 @@ def test_clean_run() -> None:
     assert report["responses"] == 27371
     assert report["non_2xx"] == 0
     assert report["error_count"] == 0
+    assert report == parse(HEY_OK)  # the filter is the module's parser
 
 
 def test_failures_are_counted_even_though_hey_exits_zero() -> None:
@@ -66,7 +71,7 @@ def test_failures_are_counted_even_though_hey_exits_zero() -> None:
     assert len(report["errors"]) == 2
 
 
-def test_output_without_a_summary_is_an_error() -> None:
+def test_output_without_a_summary_is_a_filter_error() -> None:
     with pytest.raises(AnsibleFilterError, match="Requests/sec"):
         hey_report("hey: command not found")
 
