@@ -44,6 +44,8 @@ INVENTORY_NAMES = (
 CLUSTER_FILE = BUILD / "clusters"
 # Extra vars every playbook of the run gets: its cluster name and host port.
 RUN_VARS_FILE = BUILD / "run-vars.yml"
+# The e2e's shorter clocks (scrape and analysis intervals, load duration), before the run vars.
+TIMING_FILE = Path(__file__).resolve().parent / "timing.yml"
 # The local registry the factory publishes to and the clusters pull from (kind's local-registry defaults).
 REGISTRY = "localhost:5001"
 REGISTRY_CONTAINER = "kind-registry"
@@ -149,6 +151,8 @@ class Runner:
             *INVENTORIES,
             f"infrastructure/playbooks/{name}",
             "-e",
+            f"@{TIMING_FILE}",
+            "-e",
             f"@{self.run_vars}",
             *extra,
             log=log,
@@ -167,7 +171,16 @@ class Runner:
         query, answer = BUILD / "inventory-query.yml", BUILD / "inventory-answer.json"
         query.write_text(INVENTORY_QUERY.replace("MAPPING", mapping).replace("ANSWER", json.dumps(str(answer))))
         answer.unlink(missing_ok=True)
-        self.run("ansible-playbook", *INVENTORIES, str(query), "-e", f"@{RUN_VARS_FILE}", log="inventory-query.log")
+        self.run(
+            "ansible-playbook",
+            *INVENTORIES,
+            str(query),
+            "-e",
+            f"@{TIMING_FILE}",
+            "-e",
+            f"@{RUN_VARS_FILE}",
+            log="inventory-query.log",
+        )
         return json.loads(answer.read_text())
 
 
