@@ -29,7 +29,7 @@ OUT ?= deploy/manifests
 VARS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv lock model serve bench up load rollout drift-demo down render airgap airgap-up grafana-password tools e2e e2e-down \
+.PHONY: help venv lock model serve bench up load rollout drift-demo down render docs airgap airgap-up grafana-password tools e2e e2e-down \
         lint check-rendered collection molecule test-python test clean
 
 help: ## list the targets
@@ -101,14 +101,8 @@ e2e: venv model ## our machines: build every image offline; a cluster of its own
 e2e-down: venv ## delete the cluster a `make e2e E2E_KEEP_CLUSTER=1` run left (the build cache stays)
 	python tests/e2e/e2e.py --down
 
-# The kubectl context every playbook uses, read from the inventory (lazily: only this target needs it).
-KUBE_CONTEXT = $(shell ansible localhost $(INVENTORY) -o -m ansible.builtin.debug -a 'msg={{ platform_kube_context }}' 2>/dev/null \
-  | sed -n 's/.*"msg": "\([^"]*\)".*/\1/p')
-
 grafana-password: venv ## print Grafana's generated admin password
-	@kubectl --context "$(KUBE_CONTEXT)" get secret --all-namespaces \
-	  -l app.kubernetes.io/name=grafana,app.kubernetes.io/part-of=sentiment-platform \
-	  -o jsonpath='{.items[0].data.admin-password}' | base64 -d; echo
+	ansible-playbook $(INVENTORY) $(PLAYBOOKS)/grafana_password.yml
 
 tools: $(PROMTOOL) ## build promtool of the deployed Prometheus version (Go module proxy)
 
@@ -116,14 +110,32 @@ $(PROMTOOL):
 	airgap/build-binaries.sh prometheus
 
 # --- checks ------------------------------------------------------------------------------
-lint: venv ## ruff, hadolint, yamllint, ansible-lint (production profile, offline)
+# Every shell script we own: the tracked *.sh files and every tracked file whose first line is an sh/bash
+# shebang (airgap/host/*, the image entrypoints, .ci/run). tests/test_lint_coverage.py checks it misses none.
+SHEBANG := \#!
+SHELL_SCRIPTS = $(sort $(shell git ls-files '*.sh') $(shell git ls-files -z | xargs -0r grep -sIHm1 -d skip '' \
+  | sed -nE 's%^([^:]+):$(SHEBANG) *(/usr)?/bin/(env +(-[^ ]+ +)*)?(ba|da|k)?sh( .*)?$$%\1%p'))
+# go vet over our own Go programs (airgap/cmd) with the image factory's Go settings and caches (airgap/lib.sh):
+# nothing is downloaded or compiled twice.
+AIRGAP_GO_ENV = GOMODCACHE=$(AIRGAP_CACHE_DIR)/gomod GOCACHE=$(AIRGAP_CACHE_DIR)/gobuild GOPATH=$(AIRGAP_CACHE_DIR)/gopath \
+  GOFLAGS='-modcacherw -buildvcs=false' GOTOOLCHAIN=local GOWORK=off CGO_ENABLED=0
+
+lint: venv ## ruff, hadolint, yamllint, ansible-lint (production, offline), shellcheck, go vet, gofmt
 	ruff check .
 	ruff format --check .
 	hadolint model-service/Dockerfile
 	yamllint --strict .
 	ansible-lint --strict
+	shellcheck $(SHELL_SCRIPTS)
+	cd airgap && $(AIRGAP_GO_ENV) go vet ./cmd/...
+	@unformatted=$$(gofmt -l airgap/cmd) && [[ -z $$unformatted ]] || \
+	  { echo "gofmt: not formatted (run gofmt -w airgap/cmd): $$unformatted" >&2; exit 1; }
 
-check-rendered: venv ## fail if deploy/manifests differs from a fresh render
+docs: venv ## regenerate every role's defaults/main.yml, docs/variables.md and the README's knob table from the argument specs
+	python infrastructure/tools/role_docs.py
+
+check-rendered: venv ## fail if deploy/manifests or a file generated from the argument specs is stale
+	python infrastructure/tools/role_docs.py --check
 	rm -rf .build/render-check
 	$(MAKE) --no-print-directory render OUT=.build/render-check > /dev/null
 	diff -r deploy/manifests .build/render-check || \

@@ -23,7 +23,9 @@ export AIRGAP_TIMINGS_FILE=${AIRGAP_TIMINGS_FILE:-$AIRGAP_CACHE_DIR/timings/$(da
 # factory, the e2e run and CI goes there; the default socket, /etc/docker and ~/.docker are never touched.
 AIRGAP_STATE_DIR=${AIRGAP_STATE_DIR:-/var/lib/sentiment-airgap}
 AIRGAP_RUN_DIR=${AIRGAP_RUN_DIR:-/run/sentiment-airgap}
+# shellcheck disable=SC2034 # used by host/start-engine.sh
 AIRGAP_DOCKER_SOCKET=$AIRGAP_RUN_DIR/docker.sock
+# shellcheck disable=SC2034 # used by host/start-engine.sh
 AIRGAP_DOCKER_CONTEXT=sentiment-airgap
 export DOCKER_CONFIG=${AIRGAP_DOCKER_CONFIG:-$AIRGAP_CACHE_DIR/docker-config}
 

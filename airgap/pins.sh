@@ -1,4 +1,6 @@
 # shellcheck shell=bash
+# Every variable set here is read by the scripts that source this file, never here: no SC2034 for them.
+# shellcheck disable=SC2034
 # The platform's pins, read from infrastructure/versions.yml (the one file that holds them), as the shell
 # variables the factory's scripts use. Source it; it needs only sed.
 PINS_FILE=$(cd "$(dirname "${BASH_SOURCE[0]}")/../infrastructure" && pwd)/versions.yml

@@ -6,6 +6,7 @@
 # machines pass this image as its PYTHON_IMAGE build argument): nothing else ever builds on it by accident.
 # Usage: build-python-base.sh [TAG]   (default $AIRGAP_PYTHON_IMAGE; skipped if the tag exists)
 set -euo pipefail
+# shellcheck source=../lib.sh
 source "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/lib.sh"
 tag=${1:-$AIRGAP_PYTHON_IMAGE}
 mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}

@@ -2,6 +2,7 @@
 # Host settings a multi-node kind cluster needs (kind's known-issues page): several nodes' systemd
 # and kubelets exhaust the default inotify limits. Only ever raises them.
 set -euo pipefail
+# shellcheck source=../lib.sh
 source "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/lib.sh"
 
 if [[ $(cat /proc/sys/fs/inotify/max_user_instances) -lt 512 ]]; then

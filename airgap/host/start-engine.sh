@@ -6,6 +6,7 @@
 # exported by lib.sh). The default socket, /etc/docker and ~/.docker are left alone.
 # Idempotent: returns at once when the engine answers. Prints the environment a shell needs to use it.
 set -euo pipefail
+# shellcheck source=../lib.sh
 source "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/lib.sh"
 
 engine_answers() { docker info >/dev/null 2>&1; }
