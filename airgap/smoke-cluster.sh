@@ -25,7 +25,7 @@ docker image inspect "$NODE_IMAGE" >/dev/null 2>&1 || die "$NODE_IMAGE missing: 
 docker image inspect "$SOURCE_IMAGE" >/dev/null 2>&1 || die "$SOURCE_IMAGE missing: run airgap/build-images.sh"
 kubectl() { "$KUBECTL_BIN" --kubeconfig "$KUBECONFIG_FILE" "$@"; }
 
-"$AIRGAP_DIR/prepare-host.sh"
+"$AIRGAP_DIR/host/prepare-host.sh"
 
 nodes() { "$KIND" get nodes --name "$CLUSTER" 2>/dev/null; }
 
