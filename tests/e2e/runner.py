@@ -115,6 +115,9 @@ class Runner:
             "KUBECONFIG": str(BUILD / "kubeconfig"),
             "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
             "ANSIBLE_FORCE_COLOR": "0",
+            # Every playbook's log ends with its slowest tasks and each task's time: where a stage's minutes go.
+            "ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.profile_tasks",
+            "PROFILE_TASKS_TASK_OUTPUT_LIMIT": "25",
             # Every command runs in the repository; the playbooks write their reports under $PWD/.build
             # (platform_build_dir), where the stages read them, wherever the runner was started from.
             "PWD": str(REPO),

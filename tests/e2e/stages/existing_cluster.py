@@ -29,6 +29,15 @@ DEPLOYED = (
     "verifies it (metric; a prediction through Flagger's HTTPRoute)"
 )
 PODS_READY = "existing cluster: every pod Ready"
+# The line the profile_tasks callback (runner.py) writes under each task's banner: when it started, its time.
+TIMESTAMP = r"(?:\w+day \d{2} \w+ \d{4} .*\*+ ?\n)?"
+
+
+def banner(task: str) -> str:
+    """The regex of a kind_cluster task's banner line in a playbook's log, up to its newline."""
+    return rf"TASK \[sentiment\.platform\.kind_cluster : {re.escape(task)}\] \**\n"
+
+
 # image_checks' label for this cluster.
 CLUSTER = "existing cluster"
 
@@ -114,10 +123,11 @@ def existing_cluster(runner: Runner) -> None:
     recap = runner.playbook("site.yml", "site-existing-cluster.log")
     log = (BUILD / "site-existing-cluster.log").read_text()
     # kind_cluster must have skipped its create task: the cluster was there already.
-    created = re.search(r"TASK \[sentiment\.platform\.kind_cluster : Create the cluster\] \**\n(?!skipping)", log)
+    created = re.search(rf"{banner('Create the cluster')}(?!{TIMESTAMP}skipping)", log)
     # ... and checked the cluster it found instead (existing.yml: a Ready node through the kubeconfig).
     checked = re.search(
-        r"TASK \[sentiment\.platform\.kind_cluster : Check that the existing cluster has a Ready node\] \**\nok:", log
+        rf"{banner('Check that the existing cluster has a Ready node')}{TIMESTAMP}ok:",
+        log,
     )
     phase = canary_state(runner)["status"].get("phase")
     runner.report.facts["existing_cluster"] = {"name": name, "recap": recap, "canary_phase": phase}
