@@ -359,10 +359,15 @@ def hpa_state(runner: Runner) -> dict:
     }
 
 
-def watch_hpa(runner: Runner, seconds: float, interval: float = 5) -> list[dict]:
+def watch_hpa(
+    runner: Runner, seconds: float, interval: float = 5, until: Callable[[list[dict]], bool] | None = None
+) -> list[dict]:
+    """The HPA's state every ``interval`` seconds for ``seconds``, or until ``until(samples)`` holds."""
     samples, started = [], time.monotonic()
     while time.monotonic() - started < seconds:
         samples.append({"t": round(time.monotonic() - started, 1), **hpa_state(runner)})
+        if until is not None and until(samples):
+            break
         time.sleep(interval)
     return samples
 

@@ -31,11 +31,17 @@ def fault_pod_deleted(runner: Runner) -> dict:
     }
 
 
+def metric_back(samples: list[dict]) -> float | None:
+    """Seconds after the deletion at which the HPA read its custom metric again (after the first 5 s, when
+    it may still hold the last value)."""
+    return next((s["t"] for s in samples if s["metrics_ok"] and s["t"] > 5), None)
+
+
 def fault_prometheus_deleted(runner: Runner) -> dict:
     """Prometheus deleted under load: the HPA loses its custom metric for a while and must neither scale to
     its minimum nor flap, and must have its metric back within two minutes."""
     hey = start_hey(runner, 150, 16, "Scaling on a metric that goes away.", log="fault-prometheus-deleted-hey.log")
-    time.sleep(45)  # let the HPA settle above its minimum on this load
+    time.sleep(30)  # let the HPA scale out above its minimum on this load (replicas only rise from here)
     before = hpa_state(runner)
     kubectl(
         runner,
@@ -48,9 +54,11 @@ def fault_prometheus_deleted(runner: Runner) -> dict:
         "--wait=false",
     )
     deleted_at = time.monotonic()
-    samples = watch_hpa(runner, 100)
-    result = finish_hey(hey)
-    back = next((s["t"] for s in samples if s["metrics_ok"] and s["t"] > 5), None)
+    # Watched for a minute (the HPA syncs every 15 s: four chances to scale down or flap), or until the metric
+    # is back, up to the two minutes the check allows.
+    samples = watch_hpa(runner, 120, until=lambda seen: seen[-1]["t"] >= 60 and metric_back(seen) is not None)
+    result = finish_hey(hey, stop=True)
+    back = metric_back(samples)
     replicas = [s["current"] for s in samples]
     return {
         "fault": "Prometheus pod deleted",
@@ -76,7 +84,8 @@ def fault_node_frozen(runner: Runner) -> dict:
     nodes = [p["spec"]["nodeName"] for p in pods if not p["spec"]["nodeName"].endswith("control-plane")]
     candidates = [n for n in nodes if n not in prometheus_nodes] or nodes
     victim = max(set(candidates), key=candidates.count)
-    hey = start_hey(runner, 150, 8, "A node stops answering.", log="fault-node-frozen-hey.log")
+    # 10 s before the freeze, 60 s frozen, 40 s after it: Traefik's retries and the endpoints' return.
+    hey = start_hey(runner, 110, 8, "A node stops answering.", log="fault-node-frozen-hey.log")
     time.sleep(10)
     runner.run("docker", "pause", victim)
     try:

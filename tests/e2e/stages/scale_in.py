@@ -27,8 +27,11 @@ def scale_in(runner: Runner) -> None:
     hey = start_hey(runner, 120, 4, "Fewer pods, same answers.", log="scale-in-hey.log")
     time.sleep(5)
     set_max_replicas(hpa["spec"]["minReplicas"])
-    samples = watch_hpa(runner, 100)
-    result = finish_hey(hey)
+    # Until the surplus pods are gone (drained: preStop, then in-flight requests answered), up to 100 s; then
+    # 10 s more of traffic on what is left.
+    samples = watch_hpa(runner, 100, until=lambda _: len(model_pods(runner)) <= hpa["spec"]["minReplicas"])
+    time.sleep(10)
+    result = finish_hey(hey, stop=True)
     set_max_replicas(hpa["spec"]["maxReplicas"])
     after = len(model_pods(runner))
     facts = {
