@@ -10,7 +10,7 @@ author: sentiment-platform maintainers
 description:
   - Creates O(path) if needed, writes every file of O(files) whose content differs from what is there, and,
     with O(prune), removes the files matching O(prune_pattern) that O(files) does not name.
-  - What the roles of the platform render their manifests with (the C(manifests) role): the templates are
+  - What the roles of the platform render their manifests with (the C(manifests) role). The templates are
     rendered on the controller by the C(ansible.builtin.template) lookup and written by one module run,
     instead of one M(ansible.builtin.template) task per file (about a second each).
   - Reports C(changed) when a file was written or removed. Supports check mode and diff mode.
