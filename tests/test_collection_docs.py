@@ -171,6 +171,21 @@ def test_ansible_doc_shows_the_fragments_options(tmp_path: Path) -> None:
         assert any("kubernetes" in requirement for requirement in doc["requirements"]), module
 
 
+@pytest.mark.slow
+def test_ansible_doc_parses_every_modules_documentation_examples_and_return_values(tmp_path: Path) -> None:
+    """ansible-doc parses every module's DOCUMENTATION (a YAML slip there hides the module's docs)."""
+    modules = sorted(path.stem for path in (COLLECTION / "plugins" / "modules").glob("*.py"))
+    command = [str(BIN / "ansible-doc"), "-t", "module", "--json", *(FQCN + name for name in modules)]
+    result = subprocess.run(command, env=ansible_env(tmp_path), capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    docs = json.loads(result.stdout)
+    assert sorted(docs) == [FQCN + name for name in modules]
+    for name, entry in docs.items():
+        assert entry["doc"]["short_description"], name
+        assert entry["examples"].strip(), name
+        assert entry["return"] is not None, name
+
+
 PLAY = """\
 - name: module_defaults of group/sentiment.platform.kube reach the group's modules
   hosts: localhost
