@@ -15,16 +15,30 @@ AIRGAP_CACHE_DIR ?= $(HOME)/.cache/sentiment-platform-airgap
 PROMETHEUS_VERSION := $(shell sed -n 's/^prometheus_image: .*:\(v[0-9.]*\)$$/\1/p' $(PINS))
 export PROMTOOL := $(AIRGAP_CACHE_DIR)/bin/prometheus-$(PROMETHEUS_VERSION)/promtool
 COLLECTION_DIR := .build/collection
+# The inventory of `make up` and `make render`: one directory or several (space-separated, later ones win),
+# e.g. `make up INVENTORY=~/clusters/shop`.
+INVENTORY ?= inventory/default
 # AIRGAP=1: a machine that reaches no container registry (ours). The image factory's engine, kind and
-# kubectl, and inventory/airgap over the default inventory (mirrors to the local registry, see there).
+# kubectl, and inventory/airgap over the inventory (mirrors to the local registry, see there).
 AIRGAP ?= 0
-ifeq ($(AIRGAP),1)
 KIND_VERSION := $(shell sed -n 's/^kind_version: *//p' $(PINS))
 K8S_VERSION := $(shell sed -n 's/^kubernetes_version: *//p' $(PINS))
-export PATH := $(AIRGAP_CACHE_DIR)/bin/kind-$(KIND_VERSION):$(AIRGAP_CACHE_DIR)/bin/kubernetes-$(K8S_VERSION):$(PATH)
+AIRGAP_PATH := $(AIRGAP_CACHE_DIR)/bin/kind-$(KIND_VERSION):$(AIRGAP_CACHE_DIR)/bin/kubernetes-$(K8S_VERSION)
+ifeq ($(AIRGAP),1)
+export PATH := $(AIRGAP_PATH):$(PATH)
 export DOCKER_CONFIG := $(AIRGAP_CACHE_DIR)/docker-config
-INVENTORY := -i inventory/default -i inventory/airgap
 endif
+inventory_args = $(foreach inventory,$(1),-i $(inventory)) $(if $(filter 1,$(2)),-i inventory/airgap)
+# What `make up` stood up with (UP_INVENTORY, UP_AIRGAP): load, rollout, drift-demo, grafana-password and down
+# reach the same cluster with the same tools without being told again; INVENTORY or AIRGAP given to them wins.
+UP_SETTINGS := .build/up-settings.mk
+-include $(UP_SETTINGS)
+given = $(filter command line environment,$(origin $(1)))
+CLUSTER_INVENTORY = $(if $(call given,INVENTORY),$(INVENTORY),$(or $(UP_INVENTORY),$(INVENTORY)))
+CLUSTER_AIRGAP = $(if $(call given,AIRGAP),$(AIRGAP),$(or $(UP_AIRGAP),$(AIRGAP)))
+# ansible-playbook <playbook> against that cluster: $(call cluster_playbook,load.yml)
+cluster_playbook = $(if $(filter 1,$(CLUSTER_AIRGAP)),PATH=$(AIRGAP_PATH):$$PATH DOCKER_CONFIG=$(AIRGAP_CACHE_DIR)/docker-config) \
+  ansible-playbook $(call inventory_args,$(CLUSTER_INVENTORY),$(CLUSTER_AIRGAP)) $(PLAYBOOKS)/$(1)
 OUT ?= deploy/manifests
 VARS ?=
 
@@ -67,23 +81,26 @@ bench: venv ## naive vs ours (MODEL=tfidf|minilm): req/s, p50, p99, errors, RSS,
 	$(MAKE) -C model-service bench PYTHON=$(BIN)/python
 
 # --- the platform -------------------------------------------------------------------------
-up: venv ## stand up kind + Traefik + Prometheus + Grafana + adapter + the model (AIRGAP=1: no registry needed)
-	ansible-playbook $(INVENTORY) $(PLAYBOOKS)/site.yml
+up: venv ## stand up kind + Traefik + Prometheus + Grafana + adapter + the model (INVENTORY=dir; AIRGAP=1: no registry needed)
+	mkdir -p $(dir $(UP_SETTINGS))
+	printf 'UP_INVENTORY := %s\nUP_AIRGAP := %s\n' '$(INVENTORY)' '$(AIRGAP)' > $(UP_SETTINGS)
+	ansible-playbook $(call inventory_args,$(INVENTORY),$(AIRGAP)) $(PLAYBOOKS)/site.yml
 
 load: venv ## run hey through the ingress and assert that the HPA scales out
-	ansible-playbook $(INVENTORY) $(PLAYBOOKS)/load.yml
+	$(call cluster_playbook,load.yml)
 
 rollout: venv model ## ship a candidate model through Flagger's canary (ROLLOUT_VARS='sentiment_app_model=minilm ...')
-	ansible-playbook $(INVENTORY) $(PLAYBOOKS)/rollout.yml $(foreach v,$(ROLLOUT_VARS),-e $(v))
+	$(call cluster_playbook,rollout.yml) $(foreach v,$(ROLLOUT_VARS),-e $(v))
 
 drift-demo: venv model ## in-distribution then shifted traffic to the cluster: the drift score and alert move
-	ansible-playbook $(INVENTORY) $(PLAYBOOKS)/drift.yml
+	$(call cluster_playbook,drift.yml)
 
-down: venv ## delete the kind cluster
-	ansible-playbook $(INVENTORY) $(PLAYBOOKS)/teardown.yml
+down: venv ## delete the kind cluster; on a cluster of yours, remove exactly what the platform applied (CRDs: DOWN_TAGS=crds)
+	$(call cluster_playbook,teardown.yml) $(if $(DOWN_TAGS),--tags $(DOWN_TAGS))
+	rm -f $(UP_SETTINGS)
 
-render: venv ## render every manifest from inventory into OUT (deploy/manifests); VARS=file.yml layers extra vars
-	ansible-playbook $(PLAYBOOKS)/render.yml -e platform_manifests_dir=$(abspath $(OUT)) $(if $(VARS),-e @$(abspath $(VARS)))
+render: venv ## render every manifest from INVENTORY into OUT (deploy/manifests); VARS=file.yml layers extra vars
+	ansible-playbook $(call inventory_args,$(INVENTORY),$(AIRGAP)) $(PLAYBOOKS)/render.yml -e platform_manifests_dir=$(abspath $(OUT)) $(if $(VARS),-e @$(abspath $(VARS)))
 
 airgap: ## our machines: build every image from source and publish it into the local registry (cached)
 	airgap/host/start-engine.sh >/dev/null
@@ -102,7 +119,7 @@ e2e-down: venv ## delete the cluster a `make e2e E2E_KEEP_CLUSTER=1` run left (t
 	python tests/e2e/e2e.py --down
 
 grafana-password: venv ## print Grafana's generated admin password
-	ansible-playbook $(INVENTORY) $(PLAYBOOKS)/grafana_password.yml
+	$(call cluster_playbook,grafana_password.yml)
 
 tools: $(PROMTOOL) ## build promtool of the deployed Prometheus version (Go module proxy)
 
@@ -137,7 +154,7 @@ docs: venv ## regenerate every role's defaults/main.yml, docs/variables.md and t
 check-rendered: venv ## fail if deploy/manifests or a file generated from the argument specs is stale
 	python infrastructure/tools/role_docs.py --check
 	rm -rf .build/render-check
-	$(MAKE) --no-print-directory render OUT=.build/render-check > /dev/null
+	$(MAKE) --no-print-directory render OUT=.build/render-check INVENTORY=inventory/default AIRGAP=0 > /dev/null
 	diff -r deploy/manifests .build/render-check || \
 	  { echo "deploy/manifests is stale: run 'make render' and commit it" >&2; exit 1; }
 

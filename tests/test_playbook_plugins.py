@@ -1,4 +1,5 @@
-"""The collection's plugins: the hey_report filter, the HPA and canary timelines, the PNG timeline, the pins lookup.
+"""The collection's plugins: the hey_report filter, the HPA and canary timelines, the PNG timeline, the pins lookup,
+the ownership check and its report line.
 
 hey's parser itself (module_utils/hey.py, which the filter wraps) and the hey module: tests/test_hey.py.
 """
@@ -8,9 +9,12 @@ from __future__ import annotations
 import pytest
 from ansible.errors import AnsibleFilterError
 from ansible_collections.sentiment.platform.plugins.filter.hey_report import hey_report
+from ansible_collections.sentiment.platform.plugins.filter.ownership_conflict import ownership_conflict
+from ansible_collections.sentiment.platform.plugins.filter.uninstall_order import uninstall_order
 from ansible_collections.sentiment.platform.plugins.module_utils.hey import parse
 from ansible_collections.sentiment.platform.plugins.modules.canary_timeline import proxy_target, track_queries
 from ansible_collections.sentiment.platform.plugins.modules.hpa_timeline import summarise
+from ansible_collections.sentiment.platform.plugins.modules.ownership import classify, object_ref, owner
 from ansible_collections.sentiment.platform.plugins.modules.timeline_png import draw, gate_panels, value_at
 
 HEY_OK = """
@@ -119,3 +123,117 @@ def test_timeline_png_is_a_png_and_the_same_samples_give_the_same_bytes() -> Non
     assert image.startswith(b"\x89PNG\r\n\x1a\n")
     assert points == 40
     assert draw("rollout", samples, panels, [{"t": 30, "label": "halt"}])[0] == image
+
+
+# --- ownership: what a run may change -------------------------------------------------------------------
+OURS = {"app.kubernetes.io/managed-by": "sentiment-platform", "app.kubernetes.io/instance": "sentiment"}
+
+
+def doc(kind: str, name: str, namespace: str | None = None) -> dict:
+    meta = {"name": name, **({"namespace": namespace} if namespace else {})}
+    return {"apiVersion": "v1", "kind": kind, "metadata": meta}
+
+
+def test_ownership_sorts_objects_by_their_labels() -> None:
+    documents = [
+        doc("Namespace", "sentiment"),
+        doc("Deployment", "sentiment-service", "sentiment"),
+        doc("IngressClass", "traefik"),
+        doc("Namespace", "monitoring"),
+        doc("ClusterRole", "sentiment-platform-prometheus"),
+        doc("APIService", "v1beta1.metrics.k8s.io"),
+        doc("Namespace", "sentiment"),  # twice in the documents, once in the result
+    ]
+    found = {
+        "Namespace/sentiment": OURS,
+        "Deployment/sentiment/sentiment-service": {"app.kubernetes.io/part-of": "sentiment-platform"},  # 1.x
+        "IngressClass/traefik": {"app.kubernetes.io/managed-by": "Helm", "app.kubernetes.io/instance": "traefik"},
+        "Namespace/monitoring": {},
+        "ClusterRole/sentiment-platform-prometheus": {**OURS, "app.kubernetes.io/instance": "staging"},
+        "APIService/v1beta1.metrics.k8s.io": None,
+    }
+    result = classify(documents, found, "sentiment")
+    assert result["ours"] == ["Namespace/sentiment", "Deployment/sentiment/sentiment-service"]
+    assert result["absent"] == ["APIService/v1beta1.metrics.k8s.io"]
+    assert [c["object"] for c in result["conflicts"]] == [
+        "IngressClass/traefik",
+        "Namespace/monitoring",
+        "ClusterRole/sentiment-platform-prometheus",
+    ]
+    assert result["conflicts"][0] == {
+        "object": "IngressClass/traefik",
+        "kind": "IngressClass",
+        "name": "traefik",
+        "namespace": None,
+        "managed_by": "Helm",
+        "instance": "traefik",
+    }
+
+
+def test_another_tool_claiming_part_of_is_not_ours() -> None:
+    # part-of alone counts as a 1.x object only while no managed-by label says someone else manages it.
+    labels = {"app.kubernetes.io/part-of": "sentiment-platform", "app.kubernetes.io/managed-by": "Helm"}
+    assert owner(labels, "sentiment") == "theirs"
+    assert owner(None, "sentiment") == "theirs"
+    assert object_ref(doc("Service", "web", "shop")) == "Service/shop/web"
+
+
+SWITCHES = [
+    {"match": r"^IngressClass/", "switch": "ingress_class_name: a free name\n"},
+    {"match": r"^Namespace/monitoring$", "switch": "monitoring_namespace: a namespace that does not exist"},
+]
+
+
+def test_ownership_conflict_names_the_owner_and_the_first_matching_switch() -> None:
+    conflict = {"object": "IngressClass/traefik", "managed_by": "Helm", "instance": None}
+    assert (
+        ownership_conflict(conflict, SWITCHES)
+        == "- IngressClass/traefik (managed by Helm, instance (none)): ingress_class_name: a free name"
+    )
+    assert ownership_conflict({"object": "Namespace/monitoring"}, SWITCHES) == (
+        "- Namespace/monitoring (no app.kubernetes.io/managed-by label): "
+        "monitoring_namespace: a namespace that does not exist"
+    )
+    assert ownership_conflict({"object": "ClusterRole/x"}, SWITCHES) == (
+        "- ClusterRole/x (no app.kubernetes.io/managed-by label)"
+    )
+    with pytest.raises(AnsibleFilterError):
+        ownership_conflict({"kind": "Namespace"}, SWITCHES)
+
+
+def found(kind: str, name: str, namespace: str | None = None, api_version: str = "v1") -> dict:
+    meta = {"name": name, "uid": "x", "labels": OURS, **({"namespace": namespace} if namespace else {})}
+    return {"apiVersion": api_version, "kind": kind, "metadata": meta, "spec": {}}
+
+
+def test_uninstall_order_deletes_children_first_and_lets_namespaces_take_their_contents() -> None:
+    objects = [
+        found("ClusterRole", "sentiment-platform-prometheus"),
+        found("Namespace", "sentiment"),
+        found("ConfigMap", "prometheus-config", "monitoring"),  # in a namespace of ours: goes with it
+        found("Namespace", "monitoring"),
+        found("ClusterRoleBinding", "sentiment-platform-prometheus"),
+        found("RoleBinding", "adapter-auth-reader", "kube-system"),  # someone else's namespace
+        found("APIService", "v1beta1.custom.metrics.k8s.io", api_version="apiregistration.k8s.io/v1"),
+        found("Canary", "sentiment-service", "sentiment", api_version="flagger.app/v1beta1"),
+        found("IngressClass", "traefik"),
+    ]
+    order = uninstall_order(objects)
+    assert [(o["kind"], o["metadata"]["name"]) for o in order] == [
+        ("Canary", "sentiment-service"),
+        ("APIService", "v1beta1.custom.metrics.k8s.io"),
+        ("RoleBinding", "adapter-auth-reader"),
+        ("Namespace", "monitoring"),
+        ("Namespace", "sentiment"),
+        ("ClusterRoleBinding", "sentiment-platform-prometheus"),
+        ("ClusterRole", "sentiment-platform-prometheus"),
+        ("IngressClass", "traefik"),
+    ]
+    # References only: nothing of the live object (uid, spec) goes into the delete call.
+    assert order[2] == {
+        "apiVersion": "v1",
+        "kind": "RoleBinding",
+        "metadata": {"name": "adapter-auth-reader", "namespace": "kube-system"},
+    }
+    with pytest.raises(AnsibleFilterError):
+        uninstall_order([{"kind": "Namespace"}])

@@ -131,6 +131,12 @@ def test_existing_cluster_with_a_registry_renders_no_kind_config(tmp_path: Path)
     deployment = next(d for d in load_documents(tmp_path / "out" / "sentiment_app") if d["kind"] == "Deployment")
     image = deployment["spec"]["template"]["spec"]["containers"][0]["image"]
     assert re.fullmatch(r"registry\.example\.com/ml/sentiment-service:[0-9a-f]{12}", image), image
+    # A shared cluster keeps its default IngressClass, and any node's port reaches Traefik.
+    ingress = load_documents(tmp_path / "out" / "ingress")
+    ingress_class = next(d for d in ingress if d["kind"] == "IngressClass")
+    assert "ingressclass.kubernetes.io/is-default-class" not in ingress_class["metadata"].get("annotations", {})
+    service = next(d for d in ingress if d["kind"] == "Service")
+    assert service["spec"]["externalTrafficPolicy"] == "Cluster"
 
 
 def crd_schemas() -> dict[tuple[str, str], dict]:
@@ -185,11 +191,58 @@ def test_switching_the_canary_on_hands_the_route_to_flagger(tmp_path: Path) -> N
     assert canary["spec"]["service"]["hosts"] == ["sentiment.localhost"]
     assert canary["spec"]["service"]["gatewayRefs"] == [{"name": "traefik", "namespace": "ingress"}]
 
+    assert_owned(load_documents(out))
+    assert_uninstall_finds_everything(load_documents(out))
+
     schemas = crd_schemas()
     custom = [d for d in load_documents(out) if (d["apiVersion"], d["kind"]) in schemas]
     assert sorted({d["kind"] for d in custom}) == ["Canary", "Gateway", "GatewayClass", "MetricTemplate"]
     for document in custom:
         jsonschema.validate(document, closed(schemas[(document["apiVersion"], document["kind"])]))
+
+
+OWNERSHIP = {"app.kubernetes.io/managed-by": "sentiment-platform", "app.kubernetes.io/instance": "sentiment"}
+
+
+def assert_owned(documents: list[dict]) -> None:
+    """Every object carries the ownership labels (teardown.yml deletes by them, the ownership check reads
+    them), and so does every pod a workload makes; every Ingress names its class."""
+    for document in documents:
+        if document.get("apiVersion", "").startswith("kind.x-k8s.io"):
+            continue
+        ref = f"{document['kind']}/{document['metadata']['name']}"
+        assert OWNERSHIP.items() <= document["metadata"].get("labels", {}).items(), ref
+        template = document.get("spec", {}).get("template", {})
+        if "spec" in template:
+            assert OWNERSHIP.items() <= template["metadata"]["labels"].items(), ref
+        if document["kind"] == "Ingress":
+            assert document["spec"]["ingressClassName"], ref
+
+
+def assert_uninstall_finds_everything(documents: list[dict]) -> None:
+    """teardown.yml on a cluster of the user's looks up a fixed list of kinds by the ownership labels: every
+    cluster-wide object and every object outside the platform's own namespaces is of one of them."""
+    platform = yaml.safe_load((COLLECTION / "roles" / "platform" / "vars" / "main.yml").read_text())
+    listed = {(k["api_version"], k["kind"]) for k in platform["platform_uninstall_kinds"]}
+    namespaces = {d["metadata"]["name"] for d in documents if d["kind"] == "Namespace"}
+    for document in documents:
+        if document.get("apiVersion", "").startswith("kind.x-k8s.io"):
+            continue
+        if document["metadata"].get("namespace") in namespaces:
+            continue
+        assert (document["apiVersion"], document["kind"]) in listed, (
+            f"{document['kind']}/{document['metadata']['name']}"
+        )
+
+
+def test_every_object_carries_the_ownership_labels(committed_documents) -> None:
+    assert_owned(committed_documents)
+    assert_uninstall_finds_everything(committed_documents)
+    kinds = {d["kind"] for d in committed_documents}
+    assert {"Namespace", "ClusterRole", "APIService", "IngressClass", "Ingress", "Deployment"} <= kinds
+    ingress_class = next(d for d in committed_documents if d["kind"] == "IngressClass")
+    # The kind cluster is the platform's own: its class is the default there.
+    assert ingress_class["metadata"]["annotations"]["ingressclass.kubernetes.io/is-default-class"] == "true"
 
 
 def test_committed_kind_config_matches_kinds_fields() -> None:
@@ -251,7 +304,8 @@ def test_least_privilege_by_default(committed_documents) -> None:
     assert not [r for r in cluster_wide if "secrets" in r.get("resources", [])], "a cluster-wide grant reads Secrets"
     bindings = [d for d in committed_documents if d["kind"] == "RoleBinding"]
     grants = {(d["metadata"]["namespace"], d["roleRef"]["name"]) for d in bindings}
-    assert {("sentiment", "traefik-ingress-namespaced"), ("monitoring", "traefik-ingress-namespaced")} <= grants
+    namespaced = "sentiment-platform-traefik-namespaced"
+    assert {("sentiment", namespaced), ("monitoring", namespaced)} <= grants
     assert roles["sentiment-platform-prometheus"]["rules"] == [
         {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]}
     ]
