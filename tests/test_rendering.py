@@ -314,3 +314,35 @@ def test_least_privilege_by_default(committed_documents) -> None:
     ]
     ingresses = {d["metadata"]["name"] for d in committed_documents if d["kind"] == "Ingress"}
     assert "prometheus" not in ingresses
+
+
+@pytest.mark.slow
+def test_a_private_registry_pull_secret_reaches_the_model_and_the_gate(tmp_path: Path) -> None:
+    overrides = tmp_path / "private.yml"
+    overrides.write_text(
+        yaml.safe_dump(
+            {
+                "sentiment_app_image_registry": "registry.example.com/ml",
+                "sentiment_app_image_pull_secret": "registry-credentials",
+                "platform_canary_enabled": True,
+            }
+        )
+    )
+    render(tmp_path / "out", overrides)
+    documents = load_documents(tmp_path / "out")
+    pods = {
+        d["metadata"]["name"]: d["spec"]["template"]["spec"]
+        for d in documents
+        if d["kind"] == "Deployment" and d["metadata"]["name"] in ("sentiment-service", "acceptance-gate")
+    }
+    assert set(pods) == {"sentiment-service", "acceptance-gate"}
+    for spec in pods.values():
+        assert spec["imagePullSecrets"] == [{"name": "registry-credentials"}]
+    assert (
+        "imagePullSecrets"
+        not in next(
+            d
+            for d in load_documents(MANIFESTS)
+            if d["kind"] == "Deployment" and d["metadata"]["name"] == "sentiment-service"
+        )["spec"]["template"]["spec"]
+    )
