@@ -9,12 +9,13 @@ from __future__ import annotations
 import pytest
 from ansible.errors import AnsibleFilterError
 from ansible_collections.sentiment.platform.plugins.filter.hey_report import hey_report
-from ansible_collections.sentiment.platform.plugins.filter.ownership_conflict import ownership_conflict
+from ansible_collections.sentiment.platform.plugins.filter.ownership_conflict import ownership_conflict, ownership_of
 from ansible_collections.sentiment.platform.plugins.filter.uninstall_order import uninstall_order
 from ansible_collections.sentiment.platform.plugins.module_utils.hey import parse
+from ansible_collections.sentiment.platform.plugins.module_utils.ownership import owner
 from ansible_collections.sentiment.platform.plugins.modules.canary_timeline import proxy_target, track_queries
 from ansible_collections.sentiment.platform.plugins.modules.hpa_timeline import summarise
-from ansible_collections.sentiment.platform.plugins.modules.ownership import classify, object_ref, owner
+from ansible_collections.sentiment.platform.plugins.modules.ownership import classify, object_ref
 from ansible_collections.sentiment.platform.plugins.modules.timeline_png import draw, gate_panels, value_at
 
 HEY_OK = """
@@ -176,6 +177,11 @@ def test_another_tool_claiming_part_of_is_not_ours() -> None:
     assert owner(labels, "sentiment") == "theirs"
     assert owner(None, "sentiment") == "theirs"
     assert object_ref(doc("Service", "web", "shop")) == "Service/shop/web"
+    assert ownership_of(OURS, "sentiment") == "ours"
+    assert ownership_of(OURS, "staging") == "theirs"
+    assert ownership_of(None, "sentiment") == "theirs"
+    with pytest.raises(AnsibleFilterError):
+        ownership_of(["not", "labels"], "sentiment")
 
 
 SWITCHES = [

@@ -78,16 +78,16 @@ CHECKS = [
     "rollout slow-batching: rolled_back, primary untouched, no failed request",
     "rollout never-ready: rolled_back, primary untouched, no failed request",
     "teardown.yml deletes the cluster",
-    "existing cluster: site.yml without switches stops before changing anything, listing each object it would "
-    "take over (the namespace monitoring, the metrics.k8s.io APIService) with its switch; the cluster is unchanged",
+    "existing cluster: site.yml without switches stops before changing anything, listing the object it would "
+    "take over (the namespace monitoring) with its switch; the cluster is unchanged",
     "existing cluster: site.yml with kind_cluster_enabled false and Flagger on from the start deploys and "
     "verifies it (metric; a prediction through Flagger's HTTPRoute)",
     "existing cluster: every pod Ready",
     "existing cluster: the platform's upstream image names pulled through the registry mirror from the local registry",
     "existing cluster: the model image pulled from the local registry (localhost:5001)",
     "existing cluster: with the platform deployed, the other team's HPA still gets CPU metrics from the "
-    "cluster's metrics-server, whose APIService is untouched, and the cluster's default IngressClass is still "
-    "the only default",
+    "cluster's metrics-server (kept: the platform deploys none of its own there), whose APIService is untouched, "
+    "and the cluster's default IngressClass is still the only default",
     "existing cluster: teardown.yml removes what the platform applied and keeps its CRDs",
     "existing cluster: teardown.yml --tags crds leaves the cluster's objects exactly as they were before install",
 ]

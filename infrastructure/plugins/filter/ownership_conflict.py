@@ -1,8 +1,10 @@
-"""Filter plugin ``sentiment.platform.ownership_conflict``: one line of site.yml's ownership report.
+"""Filter plugins ``sentiment.platform.ownership_conflict`` (one line of site.yml's ownership report) and
+``sentiment.platform.ownership_of`` (whose an object is, by its labels).
 
 The ``sentiment.platform.ownership`` module finds the objects a run would write that exist and are not this
 installation's; this filter turns each into the line the run stops with: the object, who it belongs to, and
-the first inventory switch whose pattern matches it. Documentation: ownership_conflict.yml beside this file.
+the first inventory switch whose pattern matches it. Documentation: ownership_conflict.yml and ownership_of.yml
+beside this file.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import re
 
 from ansible.errors import AnsibleFilterError
+from ansible_collections.sentiment.platform.plugins.module_utils.ownership import owner
 
 
 def ownership_conflict(conflict: dict, switches: list[dict]) -> str:
@@ -27,6 +30,13 @@ def ownership_conflict(conflict: dict, switches: list[dict]) -> str:
     return f"{line}: {switch.strip()}" if switch else line
 
 
+def ownership_of(labels: dict | None, instance: str) -> str:
+    """'ours' when an object's labels make it this installation's, else 'theirs'."""
+    if labels is not None and not isinstance(labels, dict):
+        raise AnsibleFilterError(f"ownership_of takes an object's labels (a dict), not {labels!r}")
+    return owner(labels, instance)
+
+
 class FilterModule:
     def filters(self) -> dict:
-        return {"ownership_conflict": ownership_conflict}
+        return {"ownership_conflict": ownership_conflict, "ownership_of": ownership_of}

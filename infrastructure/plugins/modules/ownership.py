@@ -63,6 +63,7 @@ absent:
 """
 
 from ansible_collections.sentiment.platform.plugins.module_utils.kube import client, kube_module
+from ansible_collections.sentiment.platform.plugins.module_utils.ownership import INSTANCE, MANAGED_BY, owner
 
 try:
     from kubernetes.dynamic import DynamicClient
@@ -70,28 +71,11 @@ try:
 except ImportError:  # pragma: no cover - kube_module reports the missing package
     DynamicClient = NotFoundError = ResourceNotFoundError = None
 
-MANAGED_BY = "app.kubernetes.io/managed-by"
-INSTANCE = "app.kubernetes.io/instance"
-PART_OF = "app.kubernetes.io/part-of"
-MANAGER = "sentiment-platform"
-
-
 def object_ref(document: dict) -> str:
     """Kind/name, or Kind/namespace/name for a namespaced object."""
     meta = document.get("metadata") or {}
     parts = [document.get("kind", "?"), meta.get("namespace"), meta.get("name", "?")]
     return "/".join(part for part in parts if part)
-
-
-def owner(labels: dict | None, instance: str) -> str:
-    """'ours' when the labels name this installation (or a 1.x release of the platform, before ownership
-    labels), else 'theirs'."""
-    labels = labels or {}
-    if labels.get(MANAGED_BY) == MANAGER:
-        return "ours" if labels.get(INSTANCE) == instance else "theirs"
-    if MANAGED_BY not in labels and labels.get(PART_OF) == MANAGER:
-        return "ours"
-    return "theirs"
 
 
 def classify(documents: list[dict], found: dict[str, dict | None], instance: str) -> dict:

@@ -37,13 +37,13 @@ DEPLOYED = (
 )
 PODS_READY = "existing cluster: every pod Ready"
 REFUSED = (
-    "existing cluster: site.yml without switches stops before changing anything, listing each object it would "
-    "take over (the namespace monitoring, the metrics.k8s.io APIService) with its switch; the cluster is unchanged"
+    "existing cluster: site.yml without switches stops before changing anything, listing the object it would "
+    "take over (the namespace monitoring) with its switch; the cluster is unchanged"
 )
 NEIGHBOURS_KEEP_WORKING = (
     "existing cluster: with the platform deployed, the other team's HPA still gets CPU metrics from the "
-    "cluster's metrics-server, whose APIService is untouched, and the cluster's default IngressClass is still "
-    "the only default"
+    "cluster's metrics-server (kept: the platform deploys none of its own there), whose APIService is untouched, "
+    "and the cluster's default IngressClass is still the only default"
 )
 CRDS_STAY = "existing cluster: teardown.yml removes what the platform applied and keeps its CRDs"
 LEFT_AS_FOUND = (
@@ -51,8 +51,10 @@ LEFT_AS_FOUND = (
 )
 # The neighbours (what another tool installed before the platform came) and the switches that make room.
 NEIGHBOURS = Path(__file__).resolve().parent / "neighbours.yaml"
-EXPECTED_CONFLICTS = ("Namespace/monitoring", "APIService/v1beta1.metrics.k8s.io")
-SWITCHES = {"monitoring_namespace": "sentiment-monitoring", "custom_metrics_metrics_server_enabled": False}
+# The cluster's metrics-server is no conflict: site.yml sees it and keeps it (custom_metrics_metrics_server_enabled
+# defaults to false there).
+EXPECTED_CONFLICTS = ("Namespace/monitoring",)
+SWITCHES = {"monitoring_namespace": "sentiment-monitoring"}
 # What the snapshot covers: every kind the platform writes or could disturb (events, leases, pods, endpoints
 # and nodes change by themselves and are left out).
 SNAPSHOT_KINDS = (
@@ -242,6 +244,7 @@ def existing_cluster(runner: Runner) -> None:
     refused = runner.playbook("site.yml", "site-existing-cluster-refused.log", check=False)
     refused_log = (BUILD / "site-existing-cluster-refused.log").read_text()
     listed = {ref: f"- {ref} (" in refused_log for ref in EXPECTED_CONFLICTS}
+    listed["and no other"] = f"{len(EXPECTED_CONFLICTS)} object(s) it would write exist" in refused_log
     unchanged = differences(before, snapshot(runner))
     runner.report.facts["existing_cluster_refused"] = {"recap": refused, "listed": listed, "changes": unchanged}
     runner.report.check(
@@ -276,6 +279,12 @@ def existing_cluster(runner: Runner) -> None:
     image_checks(runner, CLUSTER, model_from_registry=True, canary=True)
 
     neighbour = neighbour_hpa_metric(runner, wait=60)
+    ours = runner.kubectl_json(
+        "get", "deployments", "--all-namespaces", "-l", "app.kubernetes.io/managed-by=sentiment-platform"
+    )
+    neighbour["our_metrics_server"] = [
+        d["metadata"]["name"] for d in ours["items"] if d["metadata"]["name"] == "metrics-server"
+    ]
     defaults = default_ingress_classes(runner)
     during = snapshot(runner)
     theirs = [k for k in before if k.startswith(THEIRS)]
@@ -284,6 +293,7 @@ def existing_cluster(runner: Runner) -> None:
         NEIGHBOURS_KEEP_WORKING,
         neighbour["cpu"] is not None
         and neighbour["scaling_active"] == "True"
+        and not neighbour["our_metrics_server"]
         and defaults == ["nginx"]
         and all(untouched.values()),
         {"their_hpa": neighbour, "default_classes": defaults, "untouched": untouched},
