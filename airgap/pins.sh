@@ -33,6 +33,7 @@ METRICS_SERVER_VERSION=$(image_tag "$METRICS_SERVER_IMAGE")
 FLAGGER_IMAGE=$(pin flagger_image)
 FLAGGER_VERSION=v$(image_tag "$FLAGGER_IMAGE")
 GATEWAY_API_VERSION=$(pin gateway_api_version)
+PROMETHEUS_OPERATOR_VERSION=$(pin prometheus_operator_version)
 # CNCF distribution: the local registry (image docker.io/library/registry:X.Y.Z is module v3 vX.Y.Z).
 REGISTRY_IMAGE=$(pin registry_image)
 REGISTRY_VERSION=v$(image_tag "$REGISTRY_IMAGE")

@@ -5,6 +5,9 @@
 #   gateway-api-<version>-standard.yaml  the standard channel (config/crd/standard/, the files its
 #                                        standard-install.yaml release asset bundles)
 #   flagger-<version>-crd.yaml           artifacts/flagger/crd.yaml (Canary, MetricTemplate, AlertProvider)
+#   prometheus-operator-<version>-crds.yaml  the PodMonitor and PrometheusRule CRDs (example/prometheus-operator-crd/):
+#                                        the schemas the monitoring role's prometheus-operator manifests are checked
+#                                        against (the tests; the cluster's own operator installs its CRDs)
 # Usage: stage-crds.sh   (prints the directory)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -34,6 +37,20 @@ stage_flagger() {
   log "staged $(basename "$out")"
 }
 
+stage_prometheus_operator() {
+  local src out=$CRD_DIR/prometheus-operator-$PROMETHEUS_OPERATOR_VERSION-crds.yaml kind
+  src=$(mod_dir "github.com/prometheus-operator/prometheus-operator@$PROMETHEUS_OPERATOR_VERSION")
+  {
+    for kind in podmonitors prometheusrules; do
+      echo "---"
+      cat "$src/example/prometheus-operator-crd/monitoring.coreos.com_$kind.yaml"
+    done
+  } >"$out.tmp"
+  mv "$out.tmp" "$out"
+  log "staged $(basename "$out")"
+}
+
 stage "crds:gateway-api" stage_gateway_api
 stage "crds:flagger" stage_flagger
+stage "crds:prometheus-operator" stage_prometheus_operator
 printf '%s\n' "$CRD_DIR"

@@ -157,6 +157,9 @@ def closed(schema: dict) -> dict:
     """The schema with additionalProperties false wherever properties are listed: the API server prunes
     unknown fields silently, so a misspelt field would otherwise pass."""
     schema = dict(schema)
+    # Go's regexp takes inline flags anywhere, Python's only at the start (the Prometheus Operator's "^(?i)...").
+    if schema.get("pattern", "").startswith("^(?i)"):
+        schema["pattern"] = "(?i)^" + schema["pattern"][len("^(?i)") :]
     if "properties" in schema:
         schema["properties"] = {k: closed(v) for k, v in schema["properties"].items()}
         schema.setdefault("additionalProperties", False)
@@ -346,3 +349,56 @@ def test_a_private_registry_pull_secret_reaches_the_model_and_the_gate(tmp_path:
             if d["kind"] == "Deployment" and d["metadata"]["name"] == "sentiment-service"
         )["spec"]["template"]["spec"]
     )
+
+
+@pytest.mark.slow
+def test_a_prometheus_operator_cluster_gets_monitors_rules_and_a_dashboard_instead_of_a_stack(tmp_path: Path) -> None:
+    overrides = tmp_path / "operator.yml"
+    overrides.write_text(
+        yaml.safe_dump(
+            {
+                "kind_cluster_enabled": False,
+                "sentiment_app_image_registry": "registry.example.com/ml",
+                "monitoring_stack": "prometheus-operator",
+                "monitoring_namespace": "sentiment-monitoring",
+                "custom_metrics_metrics_server_enabled": False,
+            }
+        )
+    )
+    render(tmp_path / "out", overrides)
+    documents = load_documents(tmp_path / "out")
+    kinds = {(d["kind"], d["metadata"]["name"]) for d in documents}
+    # No Prometheus, Grafana or kube-state-metrics of the platform's, no metrics.k8s.io of its own.
+    assert not {name for kind, name in kinds if kind in ("Deployment", "StatefulSet")} & {
+        "prometheus",
+        "grafana",
+        "kube-state-metrics",
+        "metrics-server",
+    }
+    assert ("APIService", "v1beta1.metrics.k8s.io") not in kinds
+    monitor = next(d for d in documents if d["kind"] == "PodMonitor")
+    rule = next(d for d in documents if d["kind"] == "PrometheusRule")
+    dashboard = next(d for d in documents if d["metadata"]["name"] == "sentiment-service-dashboard")
+    for selected in (monitor, rule):
+        assert selected["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert json.loads(dashboard["data"]["sentiment-service.json"])["panels"]
+    # The same recording and alerting rules as the bundled Prometheus loads.
+    bundled = next(d for d in load_documents(MANIFESTS / "monitoring") if d["metadata"]["name"] == "prometheus-rules")
+
+    def rule_names(groups: dict) -> list[str]:
+        return [r.get("record") or r["alert"] for g in groups["groups"] for r in g["rules"]]
+
+    assert rule_names(rule["spec"]) == rule_names(yaml.safe_load(bundled["data"]["sentiment-service.yml"]))
+    assert monitor["spec"]["selector"]["matchLabels"] == OWNERSHIP
+    # The adapter and the model's NetworkPolicy follow the operator's Prometheus.
+    adapter = next(d for d in documents if d["kind"] == "Deployment" and d["metadata"]["name"] == "prometheus-adapter")
+    args = adapter["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert "--prometheus-url=http://kube-prometheus-stack-prometheus.monitoring.svc:9090/" in args
+    policy = next(d for d in documents if d["kind"] == "NetworkPolicy" and d["metadata"]["name"] == "sentiment-service")
+    assert "monitoring" in json.dumps(policy["spec"]["ingress"])
+    assert_owned(documents)
+    # Both validate against the pinned Prometheus Operator release's CRD schemas.
+    schemas = crd_schemas()
+    for document in (monitor, rule):
+        jsonschema.validate(document, closed(schemas[(document["apiVersion"], document["kind"])]))
