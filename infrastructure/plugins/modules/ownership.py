@@ -71,6 +71,7 @@ try:
 except ImportError:  # pragma: no cover - kube_module reports the missing package
     DynamicClient = NotFoundError = ResourceNotFoundError = None
 
+
 def object_ref(document: dict) -> str:
     """Kind/name, or Kind/namespace/name for a namespaced object."""
     meta = document.get("metadata") or {}
