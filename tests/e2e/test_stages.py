@@ -78,8 +78,8 @@ CHECKS = [
     "rollout slow-batching: rolled_back, primary untouched, no failed request",
     "rollout never-ready: rolled_back, primary untouched, no failed request",
     "teardown.yml deletes the cluster",
-    "existing cluster: site.yml without switches stops before changing anything, listing the object it would "
-    "take over (the namespace monitoring) with its switch; the cluster is unchanged",
+    "existing cluster: site.yml without switches stops before changing anything, listing the objects it would "
+    "take over (the namespace monitoring and their Prometheus in it) with their switch; the cluster is unchanged",
     "existing cluster: site.yml with kind_cluster_enabled false and Flagger on from the start deploys and "
     "verifies it (metric; a prediction through Flagger's HTTPRoute)",
     "existing cluster: every pod Ready",

@@ -37,8 +37,8 @@ DEPLOYED = (
 )
 PODS_READY = "existing cluster: every pod Ready"
 REFUSED = (
-    "existing cluster: site.yml without switches stops before changing anything, listing the object it would "
-    "take over (the namespace monitoring) with its switch; the cluster is unchanged"
+    "existing cluster: site.yml without switches stops before changing anything, listing the objects it would "
+    "take over (the namespace monitoring and their Prometheus in it) with their switch; the cluster is unchanged"
 )
 NEIGHBOURS_KEEP_WORKING = (
     "existing cluster: with the platform deployed, the other team's HPA still gets CPU metrics from the "
@@ -53,7 +53,7 @@ LEFT_AS_FOUND = (
 NEIGHBOURS = Path(__file__).resolve().parent / "neighbours.yaml"
 # The cluster's metrics-server is no conflict: site.yml sees it and keeps it (custom_metrics_metrics_server_enabled
 # defaults to false there).
-EXPECTED_CONFLICTS = ("Namespace/monitoring",)
+EXPECTED_CONFLICTS = ("Namespace/monitoring", "Deployment/monitoring/prometheus")
 SWITCHES = {"monitoring_namespace": "sentiment-monitoring"}
 # What the snapshot covers: every kind the platform writes or could disturb (events, leases, pods, endpoints
 # and nodes change by themselves and are left out).
@@ -243,7 +243,11 @@ def existing_cluster(runner: Runner) -> None:
     write_run_vars(runner, run_vars)
     refused = runner.playbook("site.yml", "site-existing-cluster-refused.log", check=False)
     refused_log = (BUILD / "site-existing-cluster-refused.log").read_text()
-    listed = {ref: f"- {ref} (" in refused_log for ref in EXPECTED_CONFLICTS}
+    # Each listed with the switch that resolves it (their Prometheus goes with their namespace).
+    listed = {
+        ref: re.search(rf"- {re.escape(ref)} \(managed by [^']*?\): monitoring_namespace:", refused_log) is not None
+        for ref in EXPECTED_CONFLICTS
+    }
     listed["and no other"] = f"{len(EXPECTED_CONFLICTS)} object(s) it would write exist" in refused_log
     unchanged = differences(before, snapshot(runner))
     runner.report.facts["existing_cluster_refused"] = {"recap": refused, "listed": listed, "changes": unchanged}
