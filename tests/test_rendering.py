@@ -402,3 +402,34 @@ def test_a_prometheus_operator_cluster_gets_monitors_rules_and_a_dashboard_inste
     schemas = crd_schemas()
     for document in (monitor, rule):
         jsonschema.validate(document, closed(schemas[(document["apiVersion"], document["kind"])]))
+
+
+@pytest.mark.slow
+def test_the_clusters_own_ingress_controller_can_serve_the_platform(tmp_path: Path) -> None:
+    overrides = tmp_path / "nginx.yml"
+    overrides.write_text(
+        yaml.safe_dump(
+            {
+                "kind_cluster_enabled": False,
+                "sentiment_app_image_registry": "registry.example.com/ml",
+                "ingress_enabled": False,
+                "ingress_controller": {"namespace": "ingress-nginx", "name": "ingress-nginx"},
+                "sentiment_app_ingress_class": "nginx",
+            }
+        )
+    )
+    out = tmp_path / "out"
+    render(out, overrides)
+    assert not list((out / "ingress").glob("*.yaml")) if (out / "ingress").exists() else True
+    documents = load_documents(out)
+    assert not [d for d in documents if d["metadata"]["labels"].get("app.kubernetes.io/name") == "traefik"]
+    ingresses = [d for d in documents if d["kind"] == "Ingress"]
+    assert ingresses
+    for ingress in ingresses:
+        assert ingress["spec"]["ingressClassName"] == "nginx"
+        assert "traefik.ingress.kubernetes.io/router.middlewares" not in ingress["metadata"].get("annotations", {})
+    # No grant for Traefik; the model and Grafana admit the cluster's controller.
+    assert not [d for d in documents if d["kind"] == "RoleBinding" and d["metadata"]["name"] == "ingress-controller"]
+    policy = next(d for d in documents if d["kind"] == "NetworkPolicy" and d["metadata"]["name"] == "sentiment-service")
+    assert "ingress-nginx" in json.dumps(policy["spec"]["ingress"])
+    assert "traefik" not in json.dumps(policy["spec"]["ingress"])
