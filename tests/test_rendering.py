@@ -17,6 +17,14 @@ from sentiment_service.api import create_app
 KIND_SCHEMA = json.loads((COLLECTION / "molecule" / "kind-cluster-v1alpha4.json").read_text())
 
 
+def render_with(tmp_path: Path, overrides: dict) -> Path:
+    """The platform rendered with these variables over the default inventory, into tmp_path/out."""
+    extra = tmp_path / "overrides.yml"
+    extra.write_text(yaml.safe_dump(overrides))
+    render(tmp_path / "out", extra)
+    return tmp_path / "out"
+
+
 def changed_files(left: Path, right: Path) -> set[str]:
     names = {p.relative_to(left).as_posix() for p in left.rglob("*.yaml")}
     names |= {p.relative_to(right).as_posix() for p in right.rglob("*.yaml")}
@@ -321,18 +329,15 @@ def test_least_privilege_by_default(committed_documents) -> None:
 
 @pytest.mark.slow
 def test_a_private_registry_pull_secret_reaches_the_model_and_the_gate(tmp_path: Path) -> None:
-    overrides = tmp_path / "private.yml"
-    overrides.write_text(
-        yaml.safe_dump(
-            {
-                "sentiment_app_image_registry": "registry.example.com/ml",
-                "sentiment_app_image_pull_secret": "registry-credentials",
-                "platform_canary_enabled": True,
-            }
-        )
+    out = render_with(
+        tmp_path,
+        {
+            "sentiment_app_image_registry": "registry.example.com/ml",
+            "sentiment_app_image_pull_secret": "registry-credentials",
+            "platform_canary_enabled": True,
+        },
     )
-    render(tmp_path / "out", overrides)
-    documents = load_documents(tmp_path / "out")
+    documents = load_documents(out)
     pods = {
         d["metadata"]["name"]: d["spec"]["template"]["spec"]
         for d in documents
@@ -353,20 +358,17 @@ def test_a_private_registry_pull_secret_reaches_the_model_and_the_gate(tmp_path:
 
 @pytest.mark.slow
 def test_a_prometheus_operator_cluster_gets_monitors_rules_and_a_dashboard_instead_of_a_stack(tmp_path: Path) -> None:
-    overrides = tmp_path / "operator.yml"
-    overrides.write_text(
-        yaml.safe_dump(
-            {
-                "kind_cluster_enabled": False,
-                "sentiment_app_image_registry": "registry.example.com/ml",
-                "monitoring_stack": "prometheus-operator",
-                "monitoring_namespace": "sentiment-monitoring",
-                "custom_metrics_metrics_server_enabled": False,
-            }
-        )
+    out = render_with(
+        tmp_path,
+        {
+            "kind_cluster_enabled": False,
+            "sentiment_app_image_registry": "registry.example.com/ml",
+            "monitoring_stack": "prometheus-operator",
+            "monitoring_namespace": "sentiment-monitoring",
+            "custom_metrics_metrics_server_enabled": False,
+        },
     )
-    render(tmp_path / "out", overrides)
-    documents = load_documents(tmp_path / "out")
+    documents = load_documents(out)
     kinds = {(d["kind"], d["metadata"]["name"]) for d in documents}
     # No Prometheus, Grafana or kube-state-metrics of the platform's, no metrics.k8s.io of its own.
     assert not {name for kind, name in kinds if kind in ("Deployment", "StatefulSet")} & {
@@ -406,21 +408,17 @@ def test_a_prometheus_operator_cluster_gets_monitors_rules_and_a_dashboard_inste
 
 @pytest.mark.slow
 def test_the_clusters_own_ingress_controller_can_serve_the_platform(tmp_path: Path) -> None:
-    overrides = tmp_path / "nginx.yml"
-    overrides.write_text(
-        yaml.safe_dump(
-            {
-                "kind_cluster_enabled": False,
-                "sentiment_app_image_registry": "registry.example.com/ml",
-                "ingress_enabled": False,
-                "ingress_controller": {"namespace": "ingress-nginx", "name": "ingress-nginx"},
-                "sentiment_app_ingress_class": "nginx",
-            }
-        )
+    out = render_with(
+        tmp_path,
+        {
+            "kind_cluster_enabled": False,
+            "sentiment_app_image_registry": "registry.example.com/ml",
+            "ingress_enabled": False,
+            "ingress_controller": {"namespace": "ingress-nginx", "name": "ingress-nginx"},
+            "sentiment_app_ingress_class": "nginx",
+        },
     )
-    out = tmp_path / "out"
-    render(out, overrides)
-    assert not list((out / "ingress").glob("*.yaml")) if (out / "ingress").exists() else True
+    assert not list((out / "ingress").glob("*.yaml"))
     documents = load_documents(out)
     assert not [d for d in documents if d["metadata"]["labels"].get("app.kubernetes.io/name") == "traefik"]
     ingresses = [d for d in documents if d["kind"] == "Ingress"]
