@@ -170,8 +170,11 @@ molecule: venv tools ## Molecule scenario of every role (render, idempotence, ve
 	    || { tail -n 60 .build/molecule-$$role.log; exit 1; }; \
 	done
 
+# pytest-xdist: a worker per core (auto); most tests wait on a subprocess of their own (ansible-playbook, the
+# service, promtool, docker build), so the suite takes about 60% of the time on 2 cores. PYTEST_WORKERS=0: one process.
+PYTEST_WORKERS ?= auto
 test-python: venv model tools ## pytest: service, model, metrics, drift, container, playbook helpers, rules
-	pytest
+	pytest -n $(PYTEST_WORKERS)
 
 # The e2e run (a real cluster, host settings for kind) joins `make test` in CI only, or with E2E=1:
 # on a laptop `make test` changes nothing outside the repository.
