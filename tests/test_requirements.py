@@ -11,6 +11,7 @@ LOCKS = {
     "model-service/requirements.txt": "model-service/requirements.in",
     "model-service/requirements-train.txt": "model-service/requirements-train.in",
     "requirements-dev.txt": "requirements-dev.in",
+    "requirements-uv.txt": "requirements-uv.in",
 }
 
 
