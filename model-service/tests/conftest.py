@@ -3,6 +3,7 @@ and a real uvicorn process of the service on a free loopback port."""
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -53,14 +54,17 @@ def minilm_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         return built
     cache = MODEL_CACHE / f"minilm-{training_inputs_digest()}"
     out = tmp_path_factory.mktemp("artifacts-minilm")
-    if (cache / "model_card.json").exists():
-        shutil.copytree(cache, out, dirs_exist_ok=True)
-    else:
-        train(out, DATA_CACHE, "minilm")
-        staging = cache.with_name(cache.name + ".partial")
-        shutil.rmtree(staging, ignore_errors=True)
-        shutil.copytree(out, staging)
-        staging.rename(cache)
+    MODEL_CACHE.mkdir(parents=True, exist_ok=True)
+    # Every pytest-xdist worker sets a session fixture up: the first trains, the others wait here and copy.
+    with (MODEL_CACHE / f"{cache.name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (cache / "model_card.json").exists():
+            staging = cache.with_name(cache.name + ".partial")
+            shutil.rmtree(staging, ignore_errors=True)
+            train(staging, DATA_CACHE, "minilm")
+            shutil.rmtree(cache, ignore_errors=True)
+            staging.rename(cache)
+    shutil.copytree(cache, out, dirs_exist_ok=True)
     sign_with_key_file(out, SIGNING_KEY)
     return out
 
