@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +19,25 @@ PLATFORM_ROLES = ["kind_cluster", "ingress", "monitoring", "custom_metrics", "se
 
 # The collection's plugins import as ansible_collections.sentiment.platform.plugins.* (see ansible.cfg).
 sys.path.insert(0, str(REPO / ".collections"))
+
+
+def local_playbook_command(*extra: str) -> list[str]:
+    """ansible-playbook of this venv against localhost (local connection, this Python): append the playbook."""
+    binary = Path(sys.executable).parent / "ansible-playbook"
+    interpreter = f"ansible_python_interpreter={sys.executable}"
+    return [str(binary), "-i", "localhost,", "-c", "local", "-e", interpreter, *extra]
+
+
+def run_local_playbook(playbook: Path, variables: dict) -> subprocess.CompletedProcess:
+    """A playbook on localhost with the repository's ansible.cfg (its collections path) and extra variables."""
+    return subprocess.run(
+        local_playbook_command("-e", json.dumps(variables), str(playbook)),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg")},
+    )
 
 
 def load_documents(directory: Path) -> list[dict]:

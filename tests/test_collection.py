@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from infra import COLLECTION
+from infra import COLLECTION, local_playbook_command
 
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
@@ -86,16 +86,7 @@ def test_built_tarball_installs_and_its_roles_and_plugins_run_from_a_playbook_ou
 
     (tmp_path / "play.yml").write_text(PLAYBOOK)
     env["ANSIBLE_COLLECTIONS_PATH"] = str(installed)
-    command = [
-        str(BIN / "ansible-playbook"),
-        "-i",
-        "localhost,",
-        "-c",
-        "local",
-        "-e",
-        f"ansible_python_interpreter={sys.executable}",
-    ]
-    output = run([*command, "play.yml"], tmp_path, env)
+    output = run(local_playbook_command("play.yml"), tmp_path, env)
     assert "sentiment.platform.kind_cluster" in output
 
     kind = yaml.safe_load((tmp_path / "out" / "kind" / "kind-config.yaml").read_text())

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import sys
 import threading
 import time
@@ -18,7 +17,7 @@ from typing import ClassVar
 
 import pytest
 from ansible_collections.sentiment.platform.plugins.module_utils import hey
-from infra import REPO
+from infra import run_local_playbook
 
 BIN = Path(sys.executable).parent
 
@@ -390,25 +389,7 @@ def test_the_module_in_a_playbook(server: str, tmp_path: Path) -> None:
     (tmp_path / "play.yml").write_text(PLAYBOOK)
     text = "The plot wanders, but the ending is genuinely moving."
     started = time.monotonic()
-    result = subprocess.run(
-        [
-            str(BIN / "ansible-playbook"),
-            "-i",
-            "localhost,",
-            "-c",
-            "local",
-            "-e",
-            f"ansible_python_interpreter={sys.executable}",
-            "-e",
-            json.dumps({"url": server, "out": str(tmp_path), "text": text}),
-            str(tmp_path / "play.yml"),
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=False,
-        env={**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg")},
-    )
+    result = run_local_playbook(tmp_path / "play.yml", {"url": server, "out": str(tmp_path), "text": text})
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     # The 900 s run was stopped: the playbook took seconds.
     assert time.monotonic() - started < 120

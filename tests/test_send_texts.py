@@ -5,15 +5,13 @@ module in a playbook fails its task on them while still reporting what came back
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from ansible_collections.sentiment.platform.plugins.modules.send_texts import batches, post, summarise
-from infra import REPO
+from infra import run_local_playbook
 from svc import DEFAULT_ARTIFACTS, Server, free_port, start_server
 
 BIN = Path(sys.executable).parent
@@ -78,25 +76,7 @@ def test_the_module_in_a_playbook(service: Server, tmp_path: Path) -> None:
     (tmp_path / "play.yml").write_text(PLAYBOOK)
     out = tmp_path / "results.json"
     variables = {"url": f"{service.base_url}/predict", "texts": REVIEWS, "out": str(out)}
-    result = subprocess.run(
-        [
-            str(BIN / "ansible-playbook"),
-            "-i",
-            "localhost,",
-            "-c",
-            "local",
-            "-e",
-            f"ansible_python_interpreter={sys.executable}",
-            "-e",
-            json.dumps(variables),
-            str(tmp_path / "play.yml"),
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=False,
-        env={**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg")},
-    )
+    result = run_local_playbook(tmp_path / "play.yml", variables)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     results = json.loads(out.read_text())
     answered, refused = results["answered"], results["refused"]
