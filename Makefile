@@ -164,8 +164,7 @@ collection: venv ## build the sentiment.platform collection tarball into .build/
 	rm -rf $(COLLECTION_DIR)
 	ansible-galaxy collection build infrastructure --output-path $(COLLECTION_DIR)
 
-# Two scenarios at a time (each is one ansible-playbook process at a time; their directories are their own):
-# the six take about 60% of the time they take one after another on 2 cores.
+# Two scenarios at a time (each is one ansible-playbook process at a time; their directories are their own).
 MOLECULE_JOBS ?= 2
 molecule: venv tools ## Molecule scenario of every role (render, idempotence, verify)
 	mkdir -p .build
@@ -174,7 +173,7 @@ molecule: venv tools ## Molecule scenario of every role (render, idempotence, ve
 	    || { echo "--- molecule: $$1 FAILED"; tail -n 60 "$$log"; exit 1; }' sh '{}'
 
 # pytest-xdist: a worker per core (auto); most tests wait on a subprocess of their own (ansible-playbook, the
-# service, promtool, docker build), so the suite takes about 60% of the time on 2 cores. PYTEST_WORKERS=0: one process.
+# service, promtool, docker build). PYTEST_WORKERS=0: one process.
 PYTEST_WORKERS ?= auto
 test-python: venv model tools ## pytest: service, model, metrics, drift, container, playbook helpers, rules
 	pytest -n $(PYTEST_WORKERS)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -18,8 +17,6 @@ from typing import ClassVar
 import pytest
 from ansible_collections.sentiment.platform.plugins.module_utils import hey
 from infra import run_local_playbook
-
-BIN = Path(sys.executable).parent
 
 # Real hey output (hey 0.1.4, Debian 12) against a local server; tabs and trailing blanks as escapes.
 # A POST to python -m http.server, which answers 501 to every POST, for 2 s:

@@ -5,7 +5,6 @@ module in a playbook fails its task on them while still reporting what came back
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +13,6 @@ from ansible_collections.sentiment.platform.plugins.modules.send_texts import ba
 from infra import run_local_playbook
 from svc import DEFAULT_ARTIFACTS, Server, free_port, start_server
 
-BIN = Path(sys.executable).parent
 REVIEWS = [json.loads(line)["text"] for line in (DEFAULT_ARTIFACTS / "heldout.jsonl").read_text().splitlines()[:130]]
 
 

@@ -131,11 +131,11 @@ def rollouts(runner: Runner) -> None:
     # A candidate judged on the runner's traffic gets a hey of its own (its requests are counted alone). The
     # next one's hey starts before this one's stops, so that traffic never pauses between two such rollouts
     # and rollout.yml finds it flowing at once; after a quiet spell the first waits 20 s for it.
-    following = {}  # candidate -> its hey, started before the previous one's stopped
+    prestarted = None  # the next candidate's hey, started before the previous one's stopped
     for index, (candidate, expected, traffic, variables) in enumerate(CANDIDATES):
         primary_before = runner.kubectl_json("get", "deployment", "-n", namespace, f"{name}-primary")
         if traffic == "e2e":
-            hey = following.pop(candidate, None)
+            hey, prestarted = prestarted, None
             if hey is None:
                 hey = start_hey(runner, 900, 2, heldout_texts(64), log=f"rollout-{candidate}-hey.log", rate=5)
                 time.sleep(20)  # traffic is flowing: rollout.yml sends none of its own
@@ -155,8 +155,7 @@ def rollouts(runner: Runner) -> None:
         own = rollout.get("traffic") if isinstance(rollout.get("traffic"), dict) else None
         after = CANDIDATES[index + 1] if index + 1 < len(CANDIDATES) else None
         if hey and after and after[2] == "e2e":
-            log = f"rollout-{after[0]}-hey.log"
-            following[after[0]] = start_hey(runner, 900, 2, heldout_texts(64), log=log, rate=5)
+            prestarted = start_hey(runner, 900, 2, heldout_texts(64), log=f"rollout-{after[0]}-hey.log", rate=5)
         result = finish_hey(hey, stop=True) if hey else own or NO_TRAFFIC
         primary_after = runner.kubectl_json("get", "deployment", "-n", namespace, f"{name}-primary")
         # The primary's containers (image, env, resources): the pod template Flagger copies on promotion.
