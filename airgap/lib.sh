@@ -41,6 +41,10 @@ export CGO_ENABLED=0
 # Go builds share two cores with another engineer's work.
 # shellcheck disable=SC2034 # used by the scripts that source this file
 GO_NICE=(nice -n "${AIRGAP_NICE:-10}")
+# Prometheus' build tags: of its service discoveries only kubernetes (file and http are always built in), since
+# the platform's scrape configs use kubernetes_sd_configs alone: the cloud providers' SDKs are not compiled.
+# shellcheck disable=SC2034 # used by build-binaries.sh
+PROMETHEUS_BUILD_TAGS=netgo,remove_all_sd,enable_kubernetes_sd
 # Label carried by every image we build: the hash of the recipe that made it (see recipe_hash).
 AIRGAP_RECIPE_LABEL=io.sentiment-platform.airgap.recipe
 
@@ -79,8 +83,9 @@ own_version() { printf 'src-%s\n' "$(hash_files "$AIRGAP_DIR/go.mod" "$AIRGAP_DI
 # bin_dir NAME VERSION: directory holding the built binaries of NAME at VERSION.
 bin_dir() { printf '%s/%s-%s\n' "$AIRGAP_BIN_DIR" "$1" "$2"; }
 
-# built NAME VERSION: true when a previous build of NAME VERSION completed.
-built() { [[ -f "$(bin_dir "$1" "$2")/.done" ]]; }
+# built NAME VERSION [SETTINGS]: true when a previous build of NAME VERSION completed with the same build
+# settings (what finish recorded in the marker; none for most builds).
+built() { [[ -f "$(bin_dir "$1" "$2")/.done" && "$(cat "$(bin_dir "$1" "$2")/.done")" == "${3:-}" ]]; }
 
 # hash_files FILE...: short content hash of files/directories (sorted, content and path relative to the
 # repository, so that every clone of the same commit computes the same hash).

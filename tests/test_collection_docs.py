@@ -137,7 +137,7 @@ def test_connection_options_are_documented_once_and_grouped_once() -> None:
         name: spec["type"] for name, spec in CONNECTION_ARGS.items()
     }, "the doc fragment and module_utils/kube.py's CONNECTION_ARGS disagree"
     modules = kube_modules()
-    assert modules == {"hpa_timeline", "canary_timeline", "ownership"}
+    assert modules == {"hpa_timeline", "canary_timeline", "ownership", "owned_objects"}
     for stem in modules:
         doc = module_documentation(stem)
         assert "sentiment.platform.kube" in doc.get("extends_documentation_fragment", []), stem

@@ -7,6 +7,7 @@ hey's parser itself (module_utils/hey.py, which the filter wraps) and the hey mo
 from __future__ import annotations
 
 import pytest
+import yaml
 from ansible.errors import AnsibleFilterError
 from ansible_collections.sentiment.platform.plugins.filter.hey_report import hey_report
 from ansible_collections.sentiment.platform.plugins.filter.ownership_conflict import ownership_conflict, ownership_of
@@ -15,8 +16,10 @@ from ansible_collections.sentiment.platform.plugins.module_utils.hey import pars
 from ansible_collections.sentiment.platform.plugins.module_utils.ownership import owner
 from ansible_collections.sentiment.platform.plugins.modules.canary_timeline import proxy_target, track_queries
 from ansible_collections.sentiment.platform.plugins.modules.hpa_timeline import summarise
+from ansible_collections.sentiment.platform.plugins.modules.owned_objects import label_selector, with_type
 from ansible_collections.sentiment.platform.plugins.modules.ownership import classify, object_ref
 from ansible_collections.sentiment.platform.plugins.modules.timeline_png import draw, gate_panels, value_at
+from infra import REPO
 
 HEY_OK = """
 Summary:
@@ -169,6 +172,19 @@ def test_ownership_sorts_objects_by_their_labels() -> None:
         "managed_by": "Helm",
         "instance": "traefik",
     }
+
+
+def test_owned_objects_selects_by_the_labels_the_roles_write() -> None:
+    # The selector teardown.yml lists by is the role's platform_ownership_labels, for this instance.
+    role_vars = yaml.safe_load((REPO / "infrastructure/roles/platform/vars/main.yml").read_text())
+    labels = role_vars["platform_ownership_labels"]
+    expected = {k: v.replace("{{ platform_instance }}", "staging") for k, v in labels.items()}
+    assert dict(pair.split("=") for pair in label_selector("staging").split(",")) == expected
+    assert owner(expected, "staging") == "ours"
+    # List items come without apiVersion and kind; the module puts them back (the deletion needs them).
+    assert with_type([{"metadata": {"name": "a"}}], "flagger.app/v1beta1", "Canary") == [
+        {"apiVersion": "flagger.app/v1beta1", "kind": "Canary", "metadata": {"name": "a"}}
+    ]
 
 
 def test_another_tool_claiming_part_of_is_not_ours() -> None:

@@ -8,9 +8,12 @@ import json
 import time
 import urllib.parse
 
+import yaml
+
 from ..runner import (
     BUILD,
     REPO,
+    TIMING_FILE,
     Runner,
     Stage,
     canary_state,
@@ -84,11 +87,11 @@ def prometheus_value(runner: Runner, query: str) -> float:
 
 
 def wait_for_quiet(runner: Runner, timeout: float = 180) -> bool:
-    """Wait until the model's /predict rate is below the 1 request/s under which rollout.yml sends traffic of
-    its own (it counts the primary's pods only; this, every pod)."""
-    query = (
-        f'sum(rate(http_requests_total{{namespace="{runner.names["sentiment_app_namespace"]}", route="/predict"}}[1m]))'
-    )
+    """Wait until the model's /predict rate, over rollout.yml's window, is below the 1 request/s under which
+    rollout.yml sends traffic of its own (it counts the primary's pods only; this, every pod)."""
+    window = yaml.safe_load(TIMING_FILE.read_text())["rollout_rps_window"]
+    namespace = runner.names["sentiment_app_namespace"]
+    query = f'sum(rate(http_requests_total{{namespace="{namespace}", route="/predict"}}[{window}]))'
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if prometheus_value(runner, query) < 1:
@@ -130,7 +133,7 @@ def rollouts(runner: Runner) -> None:
     )
     # A candidate judged on the runner's traffic gets a hey of its own (its requests are counted alone). The
     # next one's hey starts before this one's stops, so that traffic never pauses between two such rollouts
-    # and rollout.yml finds it flowing at once; after a quiet spell the first waits 20 s for it.
+    # and rollout.yml finds it flowing at once; after a quiet spell the first waits 10 s for it.
     prestarted = None  # the next candidate's hey, started before the previous one's stopped
     for index, (candidate, expected, traffic, variables) in enumerate(CANDIDATES):
         primary_before = runner.kubectl_json("get", "deployment", "-n", namespace, f"{name}-primary")
@@ -138,7 +141,7 @@ def rollouts(runner: Runner) -> None:
             hey, prestarted = prestarted, None
             if hey is None:
                 hey = start_hey(runner, 900, 2, heldout_texts(64), log=f"rollout-{candidate}-hey.log", rate=5)
-                time.sleep(20)  # traffic is flowing: rollout.yml sends none of its own
+                time.sleep(10)  # two 5 s scrapes: rollout.yml sees the traffic flowing and sends none of its own
         else:
             hey = None
             report.check(QUIET.format(candidate=candidate), wait_for_quiet(runner))
