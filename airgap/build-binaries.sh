@@ -13,13 +13,13 @@ ALL_TARGETS=(own kind kubernetes containerd runc crictl cni-plugins etcd coredns
 # origin_hash MODULE@VERSION: the VCS commit the proxy records for a version ("" when it has none).
 origin_hash() { (cd "$AIRGAP_WORK_DIR" && go mod download -json "$1") | jq -r '.Origin.Hash // empty'; }
 
-# finish NAME VERSION [SETTINGS]: list the built files and mark the build complete (with the build settings
-# that `built` compares, when there are any).
+# finish NAME VERSION: list the built files and mark the build complete (with its build settings, which
+# `built` compares).
 finish() {
   local dir
   dir=$(bin_dir "$1" "$2")
   ls -l "$dir" >&2
-  printf '%s' "${3:-}" >"$dir/.done"
+  bin_settings "$1" >"$dir/.done"
 }
 
 # go_build_in_module MODULE VERSION OUTDIR [go build args...]: build inside the module's own directory
@@ -208,8 +208,7 @@ build_traefik() {
 build_prometheus() {
   # Without the `builtinassets` tag: the React UI is built by npm upstream and is not in the module,
   # so the server and its HTTP API work and the web UI pages do not.
-  local settings="tags=$PROMETHEUS_BUILD_TAGS"
-  built prometheus "$PROMETHEUS_VERSION" "$settings" && return 0
+  built prometheus "$PROMETHEUS_VERSION" && return 0
   local out rev v=github.com/prometheus/common/version
   out=$(bin_dir prometheus "$PROMETHEUS_VERSION")
   rm -rf "$out"
@@ -219,7 +218,7 @@ build_prometheus() {
     -ldflags "-s -w -X $v.Version=${PROMETHEUS_VERSION#v} -X $v.Revision=$rev -X $v.Branch=HEAD -X $v.BuildUser=e2e@local -X $v.BuildDate=$(date -u +%Y%m%d-%H:%M:%S)" \
     ./cmd/prometheus ./cmd/promtool
   "$out/prometheus" --version
-  finish prometheus "$PROMETHEUS_VERSION" "$settings"
+  finish prometheus "$PROMETHEUS_VERSION"
 }
 
 build_prometheus_adapter() {

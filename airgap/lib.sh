@@ -83,9 +83,12 @@ own_version() { printf 'src-%s\n' "$(hash_files "$AIRGAP_DIR/go.mod" "$AIRGAP_DI
 # bin_dir NAME VERSION: directory holding the built binaries of NAME at VERSION.
 bin_dir() { printf '%s/%s-%s\n' "$AIRGAP_BIN_DIR" "$1" "$2"; }
 
-# built NAME VERSION [SETTINGS]: true when a previous build of NAME VERSION completed with the same build
-# settings (what finish recorded in the marker; none for most builds).
-built() { [[ -f "$(bin_dir "$1" "$2")/.done" && "$(cat "$(bin_dir "$1" "$2")/.done")" == "${3:-}" ]]; }
+# bin_settings NAME: the build settings a build of NAME records in its `.done` marker (none for most), so that
+# changing them rebuilds it.
+bin_settings() { case $1 in prometheus) printf 'tags=%s' "$PROMETHEUS_BUILD_TAGS" ;; esac; }
+
+# built NAME VERSION: true when a previous build of NAME VERSION completed, with the current build settings.
+built() { [[ -f "$(bin_dir "$1" "$2")/.done" && "$(cat "$(bin_dir "$1" "$2")/.done")" == "$(bin_settings "$1")" ]]; }
 
 # hash_files FILE...: short content hash of files/directories (sorted, content and path relative to the
 # repository, so that every clone of the same commit computes the same hash).
