@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -19,6 +20,44 @@ DATA_CACHE = SERVICE_DIR / ".cache" / "data"
 # The key `make model` signs with (created on first use, git-ignored): the tests' models are signed by it.
 SIGNING_KEY = SERVICE_DIR / ".keys" / "model-signing.key"
 TRUSTED_PUBLIC_KEY = SIGNING_KEY.with_suffix(".pub")
+
+
+def docker_available() -> bool:
+    """A Docker engine answers (the container tests and the transformer's trained-stage export need one)."""
+    if shutil.which("docker") is None:
+        return False
+    return subprocess.run(["docker", "info"], capture_output=True, check=False, timeout=30).returncode == 0
+
+
+def base_image_args() -> list[str]:
+    """The Dockerfile's pinned base unless PYTHON_IMAGE names another (our machines' stand-in)."""
+    return [f"--build-arg=PYTHON_IMAGE={os.environ['PYTHON_IMAGE']}"] if os.environ.get("PYTHON_IMAGE") else []
+
+
+def export_trained(variant: str, out: Path) -> None:
+    """The unsigned artifacts of the image's `trained` stage, written to `out` (BuildKit's local exporter).
+    Image builds of the same training inputs take that stage from BuildKit's cache, and so does the next
+    export: the tests and the images share one training of each variant."""
+    build = subprocess.run(
+        [
+            "docker",
+            "buildx",
+            "build",
+            "--provenance=false",
+            "--sbom=false",
+            *base_image_args(),
+            f"--build-arg=MODEL={variant}",
+            "--target=trained-artifacts",
+            f"--output=type=local,dest={out}",
+            str(SERVICE_DIR),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=3600,
+        check=False,
+    )
+    if build.returncode != 0:
+        raise RuntimeError(f"exporting the trained {variant} model failed:\n{build.stderr[-3000:]}")
 
 
 def free_port() -> int:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import time
 import uuid
@@ -14,7 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from svc import SIGNING_KEY, free_port
+from svc import SIGNING_KEY, base_image_args, docker_available, free_port
 
 SERVICE_DIR = Path(__file__).resolve().parents[1]
 IMAGE = os.environ.get("SENTIMENT_TEST_IMAGE", "sentiment-service:pytest")
@@ -36,12 +35,6 @@ def docker(*args: str, check: bool = True, timeout: float = 900) -> subprocess.C
     return subprocess.run(["docker", *args], capture_output=True, text=True, check=check, timeout=timeout)
 
 
-def docker_available() -> bool:
-    if shutil.which("docker") is None:
-        return False
-    return docker("info", check=False, timeout=30).returncode == 0
-
-
 @pytest.fixture(scope="module", params=["tfidf", "minilm"])
 def variant(request: pytest.FixtureRequest) -> str:
     return request.param
@@ -53,9 +46,7 @@ def image(model_dir, variant) -> str:  # the model fixture creates the signing k
         if os.environ.get("REQUIRE_DOCKER") == "1":
             pytest.fail("REQUIRE_DOCKER=1 but no Docker engine answers")
         pytest.skip("no Docker engine")
-    # BuildKit through buildx, without attestations: the same command as the sentiment_app role. The base
-    # is the Dockerfile's pinned default unless PYTHON_IMAGE names another (our machines' stand-in).
-    base = [f"--build-arg=PYTHON_IMAGE={os.environ['PYTHON_IMAGE']}"] if os.environ.get("PYTHON_IMAGE") else []
+    # BuildKit through buildx, without attestations: the same command as the sentiment_app role.
     build = subprocess.run(
         [
             "docker",
@@ -66,7 +57,7 @@ def image(model_dir, variant) -> str:  # the model fixture creates the signing k
             "--sbom=false",
             # The signing key the model_dir fixture's training used (make model's), as a build secret.
             f"--secret=id=model_signing_key,src={SIGNING_KEY}",
-            *base,
+            *base_image_args(),
             f"--build-arg=MODEL={variant}",
             "--tag",
             f"{IMAGE}-{variant}",

@@ -12,6 +12,7 @@ from svc import SIGNING_KEY, TRUSTED_PUBLIC_KEY, start_server
 
 from sentiment_service.model import ModelLoadError
 from sentiment_service.signature import verify_signature
+from sentiment_training import signing
 from sentiment_training.signing import public_key_pem, sign, sign_with_key_file
 
 
@@ -30,6 +31,17 @@ def test_an_unsigned_model_is_refused(model_dir, tmp_path) -> None:
     copy = copy_model(model_dir, tmp_path / "m")
     (copy / "signature.json").unlink()
     with pytest.raises(ModelLoadError, match="not signed"):
+        verify_signature(copy, TRUSTED_PUBLIC_KEY)
+
+
+def test_an_unsigned_model_is_signed_by_the_signing_command(model_dir, tmp_path) -> None:
+    # The image trains unsigned in a stage of its own, then signs with this command and the build's key.
+    copy = copy_model(model_dir, tmp_path / "m")
+    (copy / "signature.json").unlink()
+    key, public = tmp_path / "keys" / "build.key", tmp_path / "trust" / "build.pub"
+    assert signing.main([str(copy), "--signing-key", str(key), "--public-key-out", str(public)]) == 0
+    assert verify_signature(copy, public) == json.loads((copy / "signature.json").read_text())["key_id"]
+    with pytest.raises(ModelLoadError, match="does not verify"):
         verify_signature(copy, TRUSTED_PUBLIC_KEY)
 
 

@@ -8,10 +8,12 @@ service refuses a model whose signature is missing, made with another key, or ov
 
 from __future__ import annotations
 
+import argparse
 import base64
 import hashlib
 import json
 import os
+import sys
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
@@ -60,3 +62,21 @@ def sign_with_key_file(model_dir: Path, key_path: Path, public_key_out: Path | N
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(public_key_pem(key))
     return sign(model_dir, key)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Sign a trained model directory (python -m sentiment_training.signing DIR --signing-key KEY)."""
+    parser = argparse.ArgumentParser(description="Sign a trained model directory (its artifact and its card).")
+    parser.add_argument("model_dir", type=Path, help="the trained model's directory")
+    parser.add_argument(
+        "--signing-key", type=Path, default=Path(".keys/model-signing.key"), help="ed25519 key (created when absent)"
+    )
+    parser.add_argument("--public-key-out", type=Path, help="where the public key goes (default: beside the key)")
+    args = parser.parse_args(argv)
+    signed = sign_with_key_file(args.model_dir, args.signing_key, args.public_key_out)
+    print(f"{args.model_dir}: signed by key {signed['key_id']}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -245,16 +245,23 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--public-key-out", type=Path, help="where the public key goes (default: beside the key)")
     parser.add_argument(
+        "--unsigned",
+        action="store_true",
+        help="leave the model unsigned (sign it later: python -m sentiment_training.signing)",
+    )
+    parser.add_argument(
         "--invert-labels", action="store_true", help="rollout drill: train on swapped labels (a wrong, confident model)"
     )
     args = parser.parse_args(argv)
     card = train(args.out, args.cache, args.model, invert_labels=args.invert_labels)
-    signed = sign_with_key_file(args.out, args.signing_key, args.public_key_out)
+    signed = "unsigned"
+    if not args.unsigned:
+        signed = f"signed by key {sign_with_key_file(args.out, args.signing_key, args.public_key_out)['key_id']}"
     domains = ", ".join(f"{d} {m['accuracy']}" for d, m in card["metrics_out_of_domain"].items())
     print(
         f"model {card['model_name']} {card['model_version']}: held-out accuracy {card['metrics_heldout']['accuracy']}, "
         f"f1_macro {card['metrics_heldout']['f1_macro']}; out of domain: {domains}; {card['artifact']['bytes']} bytes, "
-        f"trained in {card['training_seconds']} s -> {args.out}, signed by key {signed['key_id']}",
+        f"trained in {card['training_seconds']} s -> {args.out}, {signed}",
         file=sys.stderr,
     )
     return 0
