@@ -178,9 +178,11 @@ PYTEST_WORKERS ?= auto
 test-python: venv model tools ## pytest: service, model, metrics, drift, container, playbook helpers, rules
 	pytest -n $(PYTEST_WORKERS)
 
-# The e2e run (a real cluster, host settings for kind) joins `make test` in CI only, or with E2E=1:
+# The e2e run (a real cluster, host settings for kind) joins `make test` in CI only (CI set to a true value:
+# 1, true, yes or on, as .ci/run and hosted runners set it; CI=false or CI=0 is no CI), or with E2E=1:
 # on a laptop `make test` changes nothing outside the repository.
-E2E ?= $(if $(CI),1,0)
+CI_IS_TRUE := $(filter 1 true True TRUE yes Yes YES on On ON,$(strip $(CI)))
+E2E ?= $(if $(CI_IS_TRUE),1,0)
 
 test: lint check-rendered collection molecule test-python $(if $(filter 1,$(E2E)),e2e) ## everything CI runs (+ make e2e when CI is set or E2E=1)
 

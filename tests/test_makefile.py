@@ -23,7 +23,14 @@ def test_make_test_runs_no_e2e_without_ci() -> None:
 
 def test_make_test_runs_the_e2e_in_ci_or_when_asked() -> None:
     assert "tests/e2e/e2e.py" in dry_run("test", CI="1")
+    assert "tests/e2e/e2e.py" in dry_run("test", CI="true")
     assert "tests/e2e/e2e.py" in dry_run("test", E2E="1")
+
+
+def test_a_false_ci_value_is_no_ci() -> None:
+    for value in ("false", "0", "no", "off", ""):
+        assert "tests/e2e/e2e.py" not in dry_run("test", CI=value), value
+    assert "tests/e2e/e2e.py" not in dry_run("test", CI="true", E2E="0")
 
 
 def test_airgap_switch_layers_the_airgap_inventory() -> None:
