@@ -10,10 +10,17 @@ from ..runner import Runner, Stage, kubectl, model_pods
 ENFORCED = "NetworkPolicy enforced: another namespace cannot reach the model directly, yet reaches Traefik"
 
 
+def ready(pod: dict) -> bool:
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in pod["status"].get("conditions", []))
+
+
 def network_policy(runner: Runner) -> None:
     """NetworkPolicy is enforced: a pod in another namespace cannot reach the model directly, but it can reach
     Traefik (a positive control: its network works), and the ingress path to the model works."""
-    model = model_pods(runner)[0]
+    # A pod that is Ready, with its address (one the HPA has just added may have none yet).
+    model = next((p for p in model_pods(runner) if p["status"].get("podIP") and ready(p)), None)
+    if model is None:
+        raise RuntimeError("no Ready model pod to aim at")
     image = model["spec"]["containers"][0]["image"]
     namespace = runner.names["sentiment_app_namespace"]
     traefik = runner.kubectl_json("get", "services", "-A", "-l", "app.kubernetes.io/name=traefik")["items"][0]

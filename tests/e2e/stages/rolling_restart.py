@@ -22,6 +22,8 @@ def rolling_restart(runner: Runner) -> None:
         time.sleep(2)
     time.sleep(10)
     result = finish_hey(hey, stop=True)
+    # The HPA may have added pods under this load: the next stage finds them running.
+    kubectl(runner, "rollout", "status", "-n", namespace, f"deployment/{name}", "--timeout=300s")
     runner.report.facts["rolling_restart"] = result
     runner.report.check(
         NO_FAILURE,
