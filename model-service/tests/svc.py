@@ -34,11 +34,11 @@ def base_image_args() -> list[str]:
     return [f"--build-arg=PYTHON_IMAGE={os.environ['PYTHON_IMAGE']}"] if os.environ.get("PYTHON_IMAGE") else []
 
 
-def export_trained(variant: str, out: Path) -> None:
-    """The unsigned artifacts of the image's `trained` stage, written to `out` (BuildKit's local exporter).
-    Image builds of the same training inputs take that stage from BuildKit's cache, and so does the next
-    export: the tests and the images share one training of each variant."""
-    build = subprocess.run(
+def buildx_build(variant: str, *args: str, timeout: float) -> subprocess.CompletedProcess:
+    """`docker buildx build` of the service's Dockerfile for a model variant, without attestations (the
+    sentiment_app role's command), on the base base_image_args names: the one command line the trained-stage
+    export and the container test's image build share, so that they share BuildKit's cache of the training."""
+    return subprocess.run(
         [
             "docker",
             "buildx",
@@ -47,15 +47,21 @@ def export_trained(variant: str, out: Path) -> None:
             "--sbom=false",
             *base_image_args(),
             f"--build-arg=MODEL={variant}",
-            "--target=trained-artifacts",
-            f"--output=type=local,dest={out}",
+            *args,
             str(SERVICE_DIR),
         ],
         capture_output=True,
         text=True,
-        timeout=3600,
+        timeout=timeout,
         check=False,
     )
+
+
+def export_trained(variant: str, out: Path) -> None:
+    """The unsigned artifacts of the image's `trained` stage, written to `out` (BuildKit's local exporter).
+    Image builds of the same training inputs take that stage from BuildKit's cache, and so does the next
+    export: the tests and the images share one training of each variant."""
+    build = buildx_build(variant, "--target=trained-artifacts", f"--output=type=local,dest={out}", timeout=3600)
     if build.returncode != 0:
         raise RuntimeError(f"exporting the trained {variant} model failed:\n{build.stderr[-3000:]}")
 

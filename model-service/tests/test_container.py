@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from svc import SIGNING_KEY, base_image_args, docker_available, free_port
+from svc import SIGNING_KEY, buildx_build, docker_available, free_port
 
 SERVICE_DIR = Path(__file__).resolve().parents[1]
 IMAGE = os.environ.get("SENTIMENT_TEST_IMAGE", "sentiment-service:pytest")
@@ -47,26 +47,14 @@ def image(model_dir, variant) -> str:  # the model fixture creates the signing k
             pytest.fail("REQUIRE_DOCKER=1 but no Docker engine answers")
         pytest.skip("no Docker engine")
     # BuildKit through buildx, without attestations: the same command as the sentiment_app role.
-    build = subprocess.run(
-        [
-            "docker",
-            "buildx",
-            "build",
-            "--load",
-            "--provenance=false",
-            "--sbom=false",
-            # The signing key the model_dir fixture's training used (make model's), as a build secret.
-            f"--secret=id=model_signing_key,src={SIGNING_KEY}",
-            *base_image_args(),
-            f"--build-arg=MODEL={variant}",
-            "--tag",
-            f"{IMAGE}-{variant}",
-            str(SERVICE_DIR),
-        ],
-        capture_output=True,
-        text=True,
+    build = buildx_build(
+        variant,
+        "--load",
+        # The signing key the model_dir fixture's training used (make model's), as a build secret.
+        f"--secret=id=model_signing_key,src={SIGNING_KEY}",
+        "--tag",
+        f"{IMAGE}-{variant}",
         timeout=1800,
-        check=False,
     )
     assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
     return f"{IMAGE}-{variant}"
